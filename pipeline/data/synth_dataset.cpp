@@ -67,9 +67,10 @@ void check_output_free(const fs::path& out, bool overwrite) {
     fail_user("synth: {} exists and is not a folder; choose another --out", out.string());
   }
   if (!overwrite && !fs::is_empty(out, error)) {
-    fail_user("synth: {} already exists and is not empty. Choose another --out, or pass --overwrite "
-              "to replace it (its contents are deleted once the new dataset is complete).",
-              out.string());
+    fail_user(
+        "synth: {} already exists and is not empty. Choose another --out, or pass --overwrite "
+        "to replace it (its contents are deleted once the new dataset is complete).",
+        out.string());
   }
 }
 

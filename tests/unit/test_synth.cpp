@@ -31,7 +31,8 @@ using test::TempDir;
 std::map<std::string, std::string> read_tree(const fs::path& root) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), root).string()] = test::read_text(entry.path());
+    if (entry.is_regular_file())
+      files[fs::relative(entry.path(), root).string()] = test::read_text(entry.path());
   }
   return files;
 }
@@ -88,8 +89,8 @@ TEST(SynthDataset, SameSeedSameBytesWhateverTheThreadCount) {
     EXPECT_TRUE(b.at(name) == content) << name << " differs between 1 and 3 threads";
   }
   // The CLI (all cores) writes the same bytes too.
-  auto result = test::run_shrike({"synth", "--out", (dir / "cli").string(), "--train", "12", "--val", "4",
-                                  "--seed", "5"});
+  auto result = test::run_shrike(
+      {"synth", "--out", (dir / "cli").string(), "--train", "12", "--val", "4", "--seed", "5"});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(read_tree(dir / "cli") == a);
 }
@@ -121,8 +122,10 @@ TEST(SynthDataset, LayoutCountsAndDataYaml) {
     int expected = split.name == "train" ? 12 : 4;
     EXPECT_EQ(split.images, expected) << split.name;
     std::vector<std::string> images, labels;
-    for (const auto& e : fs::directory_iterator(dir / "ds" / "images" / split.name)) images.push_back(e.path().filename());
-    for (const auto& e : fs::directory_iterator(dir / "ds" / "labels" / split.name)) labels.push_back(e.path().filename());
+    for (const auto& e : fs::directory_iterator(dir / "ds" / "images" / split.name))
+      images.push_back(e.path().filename());
+    for (const auto& e : fs::directory_iterator(dir / "ds" / "labels" / split.name))
+      labels.push_back(e.path().filename());
     std::sort(images.begin(), images.end());
     std::sort(labels.begin(), labels.end());
     ASSERT_EQ(images.size(), static_cast<std::size_t>(expected));
@@ -132,7 +135,7 @@ TEST(SynthDataset, LayoutCountsAndDataYaml) {
   }
   std::string yaml = test::read_text(dir / "ds" / "data.yaml");
   for (const char* line : {"path: .\n", "train: images/train\n", "val: images/val\n",
-                            "names:\n  - circle\n  - square\n  - triangle\n"}) {
+                           "names:\n  - circle\n  - square\n  - triangle\n"}) {
     EXPECT_NE(yaml.find(line), std::string::npos) << "data.yaml lacks '" << line << "':\n" << yaml;
   }
   EXPECT_EQ(yaml.find("star"), std::string::npos) << "only 3 classes asked for:\n" << yaml;
@@ -252,7 +255,8 @@ TEST(SynthScene, ShapeCentreHasTheObjectColour) {
       double mean[3] = {0, 0, 0};
       for (int dy = -1; dy <= 1; ++dy)
         for (int dx = -1; dx <= 1; ++dx)
-          for (int c = 0; c < 3; ++c) mean[c] += im.pixels[((std::size_t)(y + dy) * im.width + x + dx) * 3 + c] / 9.0;
+          for (int c = 0; c < 3; ++c)
+            mean[c] += im.pixels[((std::size_t)(y + dy) * im.width + x + dx) * 3 + c] / 9.0;
       for (int c = 0; c < 3; ++c) EXPECT_NEAR(mean[c], o.rgb[c], 12) << "scene " << s << " object " << i;
       ++checked;
     }
@@ -264,7 +268,7 @@ TEST(SynthScene, ShapeCentreHasTheObjectColour) {
 // the box, reach every edge of it (tight box), and do not appear just outside it.
 TEST(SynthScene, BoxesAreTightAroundTheDrawnShapes) {
   const int tolerance = 45;  // shading (+-12%) and noise
-  int checked = 0, passed = 0;
+  int checked = 0;
   for (std::uint64_t s = 0; s < 40; ++s) {
     SynthScene scene = render_synthetic_scene(synth_image_seed(33, 1, s), 8);
     const RgbImage& im = scene.image;
@@ -298,13 +302,13 @@ TEST(SynthScene, BoxesAreTightAroundTheDrawnShapes) {
           }
         }
       }
-      bool ok = inside_hits > 0.15 * inside && band_hits <= 0.05 * band && edge[0] && edge[1] && edge[2] && edge[3];
+      bool ok =
+          inside_hits > 0.15 * inside && band_hits <= 0.05 * band && edge[0] && edge[1] && edge[2] && edge[3];
       ++checked;
-      passed += ok;
       if (!ok) {
         ADD_FAILURE() << "scene " << s << " object " << i << " (" << kSynthClassNames[o.class_id]
-                      << "): inside " << inside_hits << "/" << inside << ", outside " << band_hits << "/" << band
-                      << ", edges " << edge[0] << edge[1] << edge[2] << edge[3];
+                      << "): inside " << inside_hits << "/" << inside << ", outside " << band_hits << "/"
+                      << band << ", edges " << edge[0] << edge[1] << edge[2] << edge[3];
       }
     }
   }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh: installs the Debian 12 packages shrike builds and tests
+# with, only those missing (so a second run costs nothing). Uses sudo when not root.
+# The CUDA toolkit (nvcc, cuDNN, NCCL) is not a Debian package: when it is under
+# /usr/local/cuda the build uses it, otherwise shrike builds for CPU only.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev hdf5-tools
+  libyaml-cpp-dev libboost-program-options-dev
+  libgtest-dev
+  libturbojpeg0-dev libpng-dev libexif-dev
+  libssl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
