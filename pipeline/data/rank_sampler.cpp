@@ -7,33 +7,6 @@
 
 namespace shrike::data {
 
-namespace {
-__extension__ using Uint128 = unsigned __int128;  // GCC/Clang extension, fine on every target we build for
-}  // namespace
-
-std::uint64_t SplitMix64::next() {
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t SplitMix64::below(std::uint64_t bound) {
-  // Lemire, "Fast Random Integer Generation in an Interval" (2019).
-  Uint128 product = static_cast<Uint128>(next()) * bound;
-  auto low = static_cast<std::uint64_t>(product);
-  if (low < bound) {
-    std::uint64_t threshold = (0 - bound) % bound;
-    while (low < threshold) {
-      product = static_cast<Uint128>(next()) * bound;
-      low = static_cast<std::uint64_t>(product);
-    }
-  }
-  return static_cast<std::uint64_t>(product >> 64);
-}
-
-double SplitMix64::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
 std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
   SplitMix64 mixer(a ^ 0x5DEECE66Dull);
   std::uint64_t x = mixer.next() ^ b;

@@ -13,22 +13,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "pipeline/core/random.h"
+
 namespace shrike::data {
-
-// A deterministic, platform-independent 64-bit generator (SplitMix64). std:: engines
-// are portable but std:: distributions are not, so we draw bounded integers ourselves.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next();
-  // Uniform in [0, bound), without modulo bias (Lemire's method). bound > 0.
-  std::uint64_t below(std::uint64_t bound);
-  // Uniform in [0, 1).
-  double uniform();
-
- private:
-  std::uint64_t state_;
-};
 
 // Mixes several values into one seed (for per-epoch, per-sample generators).
 std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);

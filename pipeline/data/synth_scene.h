@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/core/random.h"
 #include "pipeline/data/image_codec.h"
 
 namespace shrike::data {
@@ -32,14 +33,6 @@ inline constexpr int kSynthMaxSide = 720;
 inline constexpr int kSynthMaxObjects = 8;
 // Pairwise IoU of two object boxes never exceeds this.
 inline constexpr double kSynthMaxIou = 0.3;
-
-// One splitmix64 step: advances `state`, returns a well-mixed 64-bit value.
-inline std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // xoshiro256** seeded through splitmix64: small, fast, the same numbers everywhere.
 class SynthRng {

@@ -40,12 +40,14 @@ std::vector<std::uint8_t> with_exif_orientation(const std::vector<std::uint8_t>&
   unsigned char* data = nullptr;
   unsigned int size = 0;
   exif_data_save_data(exif, &data, &size);  // starts with "Exif\0\0"
-  std::vector<std::uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
   unsigned length = size + 2;
-  const std::uint8_t marker[] = {0xFF, 0xE1, static_cast<std::uint8_t>(length >> 8),
-                                 static_cast<std::uint8_t>(length & 255)};
-  out.insert(out.end(), std::begin(marker), std::end(marker));
-  out.insert(out.end(), data, data + size);
+  std::vector<std::uint8_t> out;
+  out.reserve(jpeg.size() + size + 4);
+  for (std::uint8_t byte : {jpeg[0], jpeg[1], std::uint8_t{0xFF}, std::uint8_t{0xE1},
+                            static_cast<std::uint8_t>(length >> 8), static_cast<std::uint8_t>(length & 255)}) {
+    out.push_back(byte);
+  }
+  for (unsigned i = 0; i < size; ++i) out.push_back(data[i]);
   out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
   free(data);
   exif_entry_unref(entry);
