@@ -37,18 +37,18 @@ CommandSpec shard_spec() {
       "and line) in the summary and in DIR/problems.txt. The shards appear under DIR only\n"
       "when complete; an interrupted run leaves nothing behind.";
   spec.options.add_options()
-      ("data", po::value<std::string>()->required(), "the dataset's data.yaml (positional)")
-      ("out,o", po::value<std::string>(), "folder to create for the shards")
-      ("cache-dir", po::value<std::string>(),
-       "instead of --out: build into (or reuse) a folder of this cache keyed by the source\n"
-       "and settings; prints the folder. Safe to run from several processes at once.")
-      ("imgsz", po::value<int>()->default_value(640), "long side of the stored images (multiple of 32)")
-      ("shards", po::value<int>()->default_value(0), "shard files per split (0: about 1 GiB each)")
-      ("splits", po::value<std::string>(), "comma-separated splits to shard (default: all in data.yaml)")
-      ("encoding", po::value<std::string>()->default_value("raw"),
+      ("data", po::value<std::string>()->required()->value_name("DATA.yaml"), "the dataset's data.yaml (positional)")
+      ("out,o", po::value<std::string>()->value_name("DIR"), "folder to create for the shards")
+      ("cache-dir", po::value<std::string>()->value_name("DIR"),
+       "instead of --out: build into (or reuse) a folder of this cache keyed by the source and "
+       "settings; prints the folder. Safe to run from several processes at once.")
+      ("imgsz", po::value<int>()->default_value(640)->value_name("S"), "long side of the stored images (multiple of 32)")
+      ("shards", po::value<int>()->default_value(0)->value_name("N"), "shard files per split (0: about 1 GiB each)")
+      ("splits", po::value<std::string>()->value_name("LIST"), "comma-separated splits to shard (default: all in data.yaml)")
+      ("encoding", po::value<std::string>()->default_value("raw")->value_name("E"),
        "raw: decoded pixels (fastest to read); jpeg: re-encoded, several times smaller")
-      ("jpeg-quality", po::value<int>()->default_value(95), "quality for --encoding jpeg")
-      ("threads", po::value<unsigned>()->default_value(0), "decode threads (0: every core this process may use)")
+      ("jpeg-quality", po::value<int>()->default_value(95)->value_name("Q"), "quality for --encoding jpeg")
+      ("threads", po::value<unsigned>()->default_value(0)->value_name("N"), "decode threads (0: every core this process may use)")
       ("overwrite", po::bool_switch(), "replace an existing shard folder (once the new one is complete)")
       ("quiet,q", po::bool_switch(), "no progress bar");
   spec.positional.add("data", 1);
