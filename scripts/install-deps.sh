@@ -13,6 +13,7 @@ packages=(
   libgtest-dev
   libturbojpeg0-dev libpng-dev libexif-dev
   libssl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev
+  libdnnl-dev
   python3-h5py  # tests read shards with h5py, as users will
 )
 

@@ -1,0 +1,218 @@
+// kernels/conv_cpu.cpp: ConvCpu through oneDNN (forward_training, backward_data,
+// backward_weights). Primitives are chosen with format `any`; when oneDNN prefers a
+// blocked layout, plain NCHW/OIHW tensors are reordered into buffers allocated here,
+// once, with the scratchpad. All calls run on one oneDNN stream (OpenMP threads).
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/conv.h"
+
+namespace shrike::kernels {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// A tensor as the caller holds it (plain layout) and as the primitive wants it; when
+// they differ, `internal` owns a buffer in the primitive's layout.
+struct Operand {
+  memory user;
+  memory internal;
+  std::vector<float> storage;
+  bool needs_reorder = false;
+
+  void init(const memory::desc& user_desc, const memory::desc& wanted) {
+    user = memory(user_desc, cpu_engine(), DNNL_MEMORY_NONE);
+    needs_reorder = wanted != user_desc;
+    if (needs_reorder) {
+      storage.resize(wanted.get_size() / sizeof(float) + 16);
+      internal = memory(wanted, cpu_engine(), storage.data());
+    } else {
+      internal = memory(wanted, cpu_engine(), DNNL_MEMORY_NONE);
+    }
+  }
+  // The memory to hand the primitive, with `data` (plain layout) copied in if needed.
+  memory& in(dnnl::stream& stream, const float* data) {
+    user.set_data_handle(const_cast<float*>(data));
+    if (!needs_reorder) {
+      internal.set_data_handle(const_cast<float*>(data));
+      return internal;
+    }
+    dnnl::reorder(user, internal).execute(stream, user, internal);
+    return internal;
+  }
+  // The memory for the primitive to write into; call out_done() after executing.
+  memory& out(float* data) {
+    user.set_data_handle(data);
+    if (!needs_reorder) internal.set_data_handle(data);
+    return internal;
+  }
+  void out_done(dnnl::stream& stream) {
+    if (needs_reorder) dnnl::reorder(internal, user).execute(stream, internal, user);
+  }
+};
+
+memory::dims weight_dims(const ConvGeometry& g) {
+  int k = g.kernel;
+  if (g.groups == 1) return {g.out_channels, g.input.c, k, k};
+  return {g.groups, g.out_channels / g.groups, g.input.c / g.groups, k, k};
+}
+
+}  // namespace
+
+Shape4 ConvGeometry::output() const {
+  int ho = (input.h + 2 * padding - kernel) / stride + 1;
+  int wo = (input.w + 2 * padding - kernel) / stride + 1;
+  return {input.n, out_channels, ho, wo};
+}
+
+std::size_t ConvGeometry::weight_numel() const {
+  return static_cast<std::size_t>(out_channels) * (input.c / groups) * kernel * kernel;
+}
+
+double ConvGeometry::macs() const {
+  return static_cast<double>(output().numel()) * (input.c / groups) * kernel * kernel;
+}
+
+std::string ConvGeometry::str() const {
+  return "input " + input.str() + ", out " + std::to_string(out_channels) + ", k" + std::to_string(kernel) + " s" +
+         std::to_string(stride) + " p" + std::to_string(padding) + " g" + std::to_string(groups) +
+         (bias ? " bias" : "");
+}
+
+struct ConvCpu::Impl {
+  ConvGeometry geometry;
+  dnnl::stream stream{cpu_engine()};
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  Operand fwd_src, fwd_weights, fwd_dst;
+  Operand bwd_data_diff_src, bwd_data_weights, bwd_data_diff_dst;
+  Operand bwd_w_src, bwd_w_diff_weights, bwd_w_diff_dst;
+  memory bias_memory, diff_bias_memory;
+  std::vector<std::uint8_t> scratchpad_storage;
+  memory scratchpad;
+
+  explicit Impl(const ConvGeometry& g) : geometry(g) {
+    const Shape4 in = g.input, out = g.output();
+    memory::desc src_plain({in.n, in.c, in.h, in.w}, dt::f32, tag::nchw);
+    memory::desc dst_plain({out.n, out.c, out.h, out.w}, dt::f32, tag::nchw);
+    memory::desc weights_plain(weight_dims(g), dt::f32, g.groups == 1 ? tag::oihw : tag::goihw);
+    memory::desc bias_plain({g.out_channels}, dt::f32, tag::x);
+    memory::desc src_any({in.n, in.c, in.h, in.w}, dt::f32, tag::any);
+    memory::desc dst_any({out.n, out.c, out.h, out.w}, dt::f32, tag::any);
+    memory::desc weights_any(weight_dims(g), dt::f32, tag::any);
+    memory::dims strides{g.stride, g.stride}, padding{g.padding, g.padding};
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+
+    auto fwd_desc = g.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                             dnnl::algorithm::convolution_direct, src_any,
+                                                             weights_any, bias_plain, dst_any, strides, padding, padding)
+                           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                             dnnl::algorithm::convolution_direct, src_any,
+                                                             weights_any, dst_any, strides, padding, padding);
+    dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, attr, cpu_engine());
+    auto bwd_data_desc = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src_any,
+                                                               weights_any, dst_any, strides, padding, padding);
+    dnnl::convolution_backward_data::primitive_desc bwd_data_pd(bwd_data_desc, attr, cpu_engine(), fwd_pd);
+    auto bwd_w_desc = g.bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_any,
+                                                                        weights_any, bias_plain, dst_any, strides,
+                                                                        padding, padding)
+                             : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_any,
+                                                                        weights_any, dst_any, strides, padding,
+                                                                        padding);
+    dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(bwd_w_desc, attr, cpu_engine(), fwd_pd);
+
+    forward = dnnl::convolution_forward(fwd_pd);
+    backward_data = dnnl::convolution_backward_data(bwd_data_pd);
+    backward_weights = dnnl::convolution_backward_weights(bwd_w_pd);
+    fwd_src.init(src_plain, fwd_pd.src_desc());
+    fwd_weights.init(weights_plain, fwd_pd.weights_desc());
+    fwd_dst.init(dst_plain, fwd_pd.dst_desc());
+    bwd_data_diff_src.init(src_plain, bwd_data_pd.diff_src_desc());
+    bwd_data_weights.init(weights_plain, bwd_data_pd.weights_desc());
+    bwd_data_diff_dst.init(dst_plain, bwd_data_pd.diff_dst_desc());
+    bwd_w_src.init(src_plain, bwd_w_pd.src_desc());
+    bwd_w_diff_weights.init(weights_plain, bwd_w_pd.diff_weights_desc());
+    bwd_w_diff_dst.init(dst_plain, bwd_w_pd.diff_dst_desc());
+    bias_memory = memory(bias_plain, cpu_engine(), DNNL_MEMORY_NONE);
+    diff_bias_memory = memory(bias_plain, cpu_engine(), DNNL_MEMORY_NONE);
+    std::size_t scratch = std::max({fwd_pd.scratchpad_desc().get_size(), bwd_data_pd.scratchpad_desc().get_size(),
+                                    bwd_w_pd.scratchpad_desc().get_size()});
+    scratchpad_storage.resize(scratch + 64);
+    scratchpad = memory(memory::desc({static_cast<memory::dim>(scratch)}, dt::u8, tag::x), cpu_engine(),
+                        scratchpad_storage.data());
+  }
+};
+
+ConvCpu::ConvCpu(const ConvGeometry& geometry) {
+  if (geometry.input.c % geometry.groups != 0 || geometry.out_channels % geometry.groups != 0) {
+    throw std::invalid_argument("conv channels not divisible by groups: " + geometry.str());
+  }
+  try {
+    impl_ = std::make_unique<Impl>(geometry);
+  } catch (const dnnl::error& error) {
+    throw std::runtime_error(std::string("oneDNN convolution setup failed (") + error.what() + ") for " +
+                             geometry.str());
+  }
+}
+
+ConvCpu::~ConvCpu() = default;
+ConvCpu::ConvCpu(ConvCpu&&) noexcept = default;
+ConvCpu& ConvCpu::operator=(ConvCpu&&) noexcept = default;
+
+const ConvGeometry& ConvCpu::geometry() const { return impl_->geometry; }
+
+void ConvCpu::forward(float* y, const float* x, const float* w, const float* b) {
+  Impl& m = *impl_;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.fwd_src.in(m.stream, x)},
+                                       {DNNL_ARG_WEIGHTS, m.fwd_weights.in(m.stream, w)},
+                                       {DNNL_ARG_DST, m.fwd_dst.out(y)},
+                                       {DNNL_ARG_SCRATCHPAD, m.scratchpad}};
+  if (m.geometry.bias) {
+    m.bias_memory.set_data_handle(const_cast<float*>(b));
+    args.emplace(DNNL_ARG_BIAS, m.bias_memory);
+  }
+  m.forward.execute(m.stream, args);
+  m.fwd_dst.out_done(m.stream);
+  m.stream.wait();
+}
+
+void ConvCpu::backward_data(float* dx, const float* dy, const float* w) {
+  Impl& m = *impl_;
+  m.backward_data.execute(m.stream, {{DNNL_ARG_DIFF_DST, m.bwd_data_diff_dst.in(m.stream, dy)},
+                                     {DNNL_ARG_WEIGHTS, m.bwd_data_weights.in(m.stream, w)},
+                                     {DNNL_ARG_DIFF_SRC, m.bwd_data_diff_src.out(dx)},
+                                     {DNNL_ARG_SCRATCHPAD, m.scratchpad}});
+  m.bwd_data_diff_src.out_done(m.stream);
+  m.stream.wait();
+}
+
+void ConvCpu::backward_weights(float* dw, float* db, const float* dy, const float* x) {
+  Impl& m = *impl_;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.bwd_w_src.in(m.stream, x)},
+                                       {DNNL_ARG_DIFF_DST, m.bwd_w_diff_dst.in(m.stream, dy)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, m.bwd_w_diff_weights.out(dw)},
+                                       {DNNL_ARG_SCRATCHPAD, m.scratchpad}};
+  if (m.geometry.bias) {
+    m.diff_bias_memory.set_data_handle(db);
+    args.emplace(DNNL_ARG_DIFF_BIAS, m.diff_bias_memory);
+  }
+  m.backward_weights.execute(m.stream, args);
+  m.bwd_w_diff_weights.out_done(m.stream);
+  m.stream.wait();
+}
+
+}  // namespace shrike::kernels

@@ -1,0 +1,23 @@
+// kernels/tensor.h
+//
+// The shape of an activation: every tensor in the network graph is float32 NCHW
+// (batch, channels, height, width), contiguous. Kernels take raw pointers plus
+// shapes; this is the one shape type they share.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace shrike::kernels {
+
+struct Shape4 {
+  int n = 0, c = 0, h = 0, w = 0;
+  std::size_t plane() const { return static_cast<std::size_t>(h) * static_cast<std::size_t>(w); }
+  std::size_t numel() const { return static_cast<std::size_t>(n) * static_cast<std::size_t>(c) * plane(); }
+  bool operator==(const Shape4&) const = default;
+  std::string str() const {
+    return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+  }
+};
+
+}  // namespace shrike::kernels
