@@ -188,7 +188,9 @@ void assign_tal_cpu(const TalInputs<T>& inputs, const TalConfig& config, const T
     write_all_background(inputs, outputs);
     return;
   }
-#pragma omp parallel for schedule(dynamic, 1)
+  // Small problems run on one thread: starting a team would cost more than the work.
+  const std::size_t work = static_cast<std::size_t>(inputs.batch) * inputs.num_anchors * inputs.max_gts;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= 16384)
   for (int b = 0; b < inputs.batch; ++b) assign_image(inputs, config, b, outputs);
 }
 

@@ -63,63 +63,101 @@ inline void bbox_to_dist(T* ltrb, const T* anchor, const T* box, T max_dist) {
   ltrb[3] = std::clamp(box[3] - anchor[1], T(0), max_dist);
 }
 
+namespace detail {
+
+// Every intermediate of the CIoU forward pass (the gradient reuses them).
+template <typename T>
+struct CiouState {
+  T x1, y1, x2, y2;                 // box1
+  T w1, h1;
+  T overlap_w, overlap_h, inter_w, inter_h, inter;
+  T union_area, iou;
+  T enclose_w, enclose_h, c2;
+  T center_dx, center_dy, rho2;
+  T angle_diff, v, alpha;
+};
+
+template <typename T>
+constexpr T four_over_pi2 = T(4.0 / (std::numbers::pi * std::numbers::pi));
+
+template <typename T>
+CiouState<T> ciou_state(const T* box1, const T* box2) {
+  const T eps = T(1e-7);
+  CiouState<T> s;
+  s.x1 = box1[0], s.y1 = box1[1], s.x2 = box1[2], s.y2 = box1[3];
+  const T X1 = box2[0], Y1 = box2[1], X2 = box2[2], Y2 = box2[3];
+  s.w1 = s.x2 - s.x1, s.h1 = s.y2 - s.y1 + eps;
+  const T w2 = X2 - X1, h2 = Y2 - Y1 + eps;
+  s.overlap_w = std::min(s.x2, X2) - std::max(s.x1, X1);
+  s.overlap_h = std::min(s.y2, Y2) - std::max(s.y1, Y1);
+  s.inter_w = std::max(s.overlap_w, T(0)), s.inter_h = std::max(s.overlap_h, T(0));
+  s.inter = s.inter_w * s.inter_h;
+  s.union_area = s.w1 * s.h1 + w2 * h2 - s.inter + eps;
+  s.iou = s.inter / s.union_area;
+  s.enclose_w = std::max(s.x2, X2) - std::min(s.x1, X1);
+  s.enclose_h = std::max(s.y2, Y2) - std::min(s.y1, Y1);
+  s.c2 = s.enclose_w * s.enclose_w + s.enclose_h * s.enclose_h + eps;
+  s.center_dx = X1 + X2 - s.x1 - s.x2, s.center_dy = Y1 + Y2 - s.y1 - s.y2;
+  s.rho2 = (s.center_dx * s.center_dx + s.center_dy * s.center_dy) / T(4);
+  s.angle_diff = std::atan(w2 / h2) - std::atan(s.w1 / s.h1);
+  s.v = four_over_pi2<T> * s.angle_diff * s.angle_diff;
+  s.alpha = s.v / (s.v - s.iou + T(1 + 1e-7));
+  return s;
+}
+
+// d(iou - (rho2 / c2 + v * alpha))/d(box1) with alpha constant; box2 = (X1, Y1, X2, Y2).
+template <typename T>
+void ciou_gradient(const CiouState<T>& s, const T* box2, T alpha, T* grad_box1) {
+  const T X1 = box2[0], Y1 = box2[1], X2 = box2[2], Y2 = box2[3];
+  // d(inter): the overlap extents move with box1's sides only where box1 bounds them.
+  const bool overlapping = s.overlap_w > T(0) && s.overlap_h > T(0);
+  const T dinter[4] = {(overlapping && s.x1 > X1) ? -s.inter_h : T(0), (overlapping && s.y1 > Y1) ? -s.inter_w : T(0),
+                       (overlapping && s.x2 < X2) ? s.inter_h : T(0), (overlapping && s.y2 < Y2) ? s.inter_w : T(0)};
+  // d(area1) = h1 dw1 + w1 dh1, dw1 = dx2 - dx1, dh1 = dy2 - dy1.
+  const T darea[4] = {-s.h1, -s.w1, s.h1, s.w1};
+  // d(c2) = 2 cw dcw + 2 ch dch, box1 moving the enclosing box where it bounds it.
+  const T dc2[4] = {s.x1 < X1 ? -T(2) * s.enclose_w : T(0), s.y1 < Y1 ? -T(2) * s.enclose_h : T(0),
+                    s.x2 > X2 ? T(2) * s.enclose_w : T(0), s.y2 > Y2 ? T(2) * s.enclose_h : T(0)};
+  // d(rho2) = (center_dx d(center_dx) + center_dy d(center_dy)) / 2, d(center_d*) = -1.
+  const T drho2[4] = {-s.center_dx / T(2), -s.center_dy / T(2), -s.center_dx / T(2), -s.center_dy / T(2)};
+  // d(atan(w1/h1)) = (h1 dw1 - w1 dh1) / (w1^2 + h1^2); dv = -2 k angle_diff d(atan).
+  const T datan_scale = T(1) / (s.w1 * s.w1 + s.h1 * s.h1);
+  const T datan[4] = {-s.h1 * datan_scale, s.w1 * datan_scale, s.h1 * datan_scale, -s.w1 * datan_scale};
+  const T dv_datan = -T(2) * four_over_pi2<T> * s.angle_diff;
+  for (int k = 0; k < 4; ++k) {
+    const T dunion = darea[k] - dinter[k];
+    const T diou = (dinter[k] * s.union_area - s.inter * dunion) / (s.union_area * s.union_area);
+    const T dpenalty = (drho2[k] * s.c2 - s.rho2 * dc2[k]) / (s.c2 * s.c2);
+    grad_box1[k] = diou - dpenalty - alpha * dv_datan * datan[k];
+  }
+}
+
+}  // namespace detail
+
 // CIoU of box1 and box2 (xyxy). When grad_box1 is not null it receives
 // d(ciou)/d(box1) with alpha held constant.
 template <typename T>
 inline T ciou_xyxy(const T* box1, const T* box2, T* grad_box1 = nullptr) {
-  const T eps = T(1e-7);
-  const T x1 = box1[0], y1 = box1[1], x2 = box1[2], y2 = box1[3];
-  const T X1 = box2[0], Y1 = box2[1], X2 = box2[2], Y2 = box2[3];
-  const T w1 = x2 - x1, h1 = y2 - y1 + eps;
-  const T w2 = X2 - X1, h2 = Y2 - Y1 + eps;
+  const detail::CiouState<T> s = detail::ciou_state(box1, box2);
+  if (grad_box1 != nullptr) detail::ciou_gradient(s, box2, s.alpha, grad_box1);
+  return s.iou - (s.rho2 / s.c2 + s.v * s.alpha);
+}
 
-  const T overlap_w = std::min(x2, X2) - std::max(x1, X1);
-  const T overlap_h = std::min(y2, Y2) - std::max(y1, Y1);
-  const T inter_w = std::max(overlap_w, T(0)), inter_h = std::max(overlap_h, T(0));
-  const T inter = inter_w * inter_h;
-  const T area1 = w1 * h1;
-  const T union_area = area1 + w2 * h2 - inter + eps;
-  const T iou = inter / union_area;
+// The CIoU's alpha for a pair of boxes (the no-gradient weight of its aspect term).
+template <typename T>
+inline T ciou_alpha_xyxy(const T* box1, const T* box2) {
+  return detail::ciou_state(box1, box2).alpha;
+}
 
-  const T enclose_w = std::max(x2, X2) - std::min(x1, X1);
-  const T enclose_h = std::max(y2, Y2) - std::min(y1, Y1);
-  const T c2 = enclose_w * enclose_w + enclose_h * enclose_h + eps;
-  const T center_dx = X1 + X2 - x1 - x2, center_dy = Y1 + Y2 - y1 - y2;
-  const T rho2 = (center_dx * center_dx + center_dy * center_dy) / T(4);
-
-  const T four_over_pi2 = T(4.0 / (std::numbers::pi * std::numbers::pi));
-  const T angle_diff = std::atan(w2 / h2) - std::atan(w1 / h1);
-  const T v = four_over_pi2 * angle_diff * angle_diff;
-  const T alpha = v / (v - iou + T(1 + 1e-7));
-  const T ciou = iou - (rho2 / c2 + v * alpha);
-  if (grad_box1 == nullptr) return ciou;
-
-  // d(inter): the overlap extents move with box1's sides only where box1 bounds them.
-  const bool overlapping = overlap_w > T(0) && overlap_h > T(0);
-  const T dinter_dx1 = (overlapping && x1 > X1) ? -inter_h : T(0);
-  const T dinter_dx2 = (overlapping && x2 < X2) ? inter_h : T(0);
-  const T dinter_dy1 = (overlapping && y1 > Y1) ? -inter_w : T(0);
-  const T dinter_dy2 = (overlapping && y2 < Y2) ? inter_w : T(0);
-  // d(area1) = h1 dw1 + w1 dh1, dw1 = dx2 - dx1, dh1 = dy2 - dy1.
-  const T darea[4] = {-h1, -w1, h1, w1};
-  const T dinter[4] = {dinter_dx1, dinter_dy1, dinter_dx2, dinter_dy2};
-  // d(c2) = 2 cw dcw + 2 ch dch, box1 moving the enclosing box where it bounds it.
-  const T dc2[4] = {x1 < X1 ? -T(2) * enclose_w : T(0), y1 < Y1 ? -T(2) * enclose_h : T(0),
-                    x2 > X2 ? T(2) * enclose_w : T(0), y2 > Y2 ? T(2) * enclose_h : T(0)};
-  // d(rho2) = (center_dx d(center_dx) + center_dy d(center_dy)) / 2, d(center_d*) = -1.
-  const T drho2[4] = {-center_dx / T(2), -center_dy / T(2), -center_dx / T(2), -center_dy / T(2)};
-  // d(atan(w1/h1)) = (h1 dw1 - w1 dh1) / (w1^2 + h1^2); dv = -2 k angle_diff d(atan).
-  const T datan_scale = T(1) / (w1 * w1 + h1 * h1);
-  const T datan[4] = {-h1 * datan_scale, w1 * datan_scale, h1 * datan_scale, -w1 * datan_scale};
-  const T dv_datan = -T(2) * four_over_pi2 * angle_diff;
-
-  for (int k = 0; k < 4; ++k) {
-    const T dunion = darea[k] - dinter[k];
-    const T diou = (dinter[k] * union_area - inter * dunion) / (union_area * union_area);
-    const T dpenalty = (drho2[k] * c2 - rho2 * dc2[k]) / (c2 * c2);
-    grad_box1[k] = diou - dpenalty - alpha * dv_datan * datan[k];
-  }
-  return ciou;
+// iou - (rho2 / c2 + v * alpha) with alpha given, and its gradient w.r.t. box1 when
+// grad_box1 is not null: with alpha = ciou_alpha_xyxy at the same boxes this is
+// ciou_xyxy, and it is the function whose derivative ciou_xyxy's gradient is (checks
+// by finite differences hold alpha here).
+template <typename T>
+inline T ciou_xyxy_given_alpha(const T* box1, const T* box2, T alpha, T* grad_box1 = nullptr) {
+  const detail::CiouState<T> s = detail::ciou_state(box1, box2);
+  if (grad_box1 != nullptr) detail::ciou_gradient(s, box2, alpha, grad_box1);
+  return s.iou - (s.rho2 / s.c2 + s.v * alpha);
 }
 
 }  // namespace shrike::kernels

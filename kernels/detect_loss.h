@@ -13,9 +13,10 @@
 //   1. assign_detect_targets_cpu: decode, TAL assignment, target scores (no gradient);
 //   2. detect_loss_given_assignment_cpu: cls / box / dfl terms and their gradient,
 //      holding the assignment constant.
-// detect_loss_cpu is the two in sequence. Step 2 alone is what the gradient is the
-// derivative of: the target scores move with the predictions, but the reference
-// computes them under no_grad, so a finite-difference check must freeze them.
+// detect_loss_cpu is the two in sequence. The gradient is the derivative of step 2
+// with the assignment and the CIoU alpha held constant: both move with the
+// predictions, but the reference computes them under no_grad, so a finite-difference
+// check must freeze them (the assignment by reusing it, alpha by freeze_ciou_alpha_cpu).
 // Sums are per-anchor terms added in anchor order, so results do not depend on the
 // number of OpenMP threads.
 #pragma once
@@ -52,11 +53,16 @@ struct DetectLossResult {
 template <typename T>
 struct DetectAssignment {
   int batch = 0, num_anchors = 0, nc = 0, max_gts = 0;
+  std::vector<int> target_labels;           // (batch, A) class of the assigned GT (see assign_tal.h)
   std::vector<T> target_boxes;              // (batch, A, 4) xyxy, input pixels
   std::vector<T> target_scores;             // (batch, A, nc) soft labels, 0 on background
   std::vector<unsigned char> fg_mask;       // (batch, A)
   std::vector<int> target_gt_index;         // (batch, A) row of the image's GT list
   T target_scores_sum = T(1);               // max(sum of target_scores, 1)
+  // Optional, (batch, A): the CIoU alpha of each foreground anchor. Empty: the loss
+  // computes it from the boxes (and, as the reference, gives it no gradient). Set by
+  // freeze_ciou_alpha_cpu for finite-difference checks, which must hold it constant.
+  std::vector<T> ciou_alpha;
 };
 
 // targets: (num_targets, 6) rows [image_index, class, cx, cy, w, h] normalised 0..1;
@@ -72,6 +78,11 @@ template <typename T>
 DetectLossResult<T> detect_loss_given_assignment_cpu(std::span<const HeadLevel<T>> levels, int batch,
                                                      const DetectAssignment<T>& assignment,
                                                      const DetectLossConfig& config, std::span<T* const> grads);
+
+// Fills assignment.ciou_alpha with the alphas at these head maps (for gradient checks).
+template <typename T>
+void freeze_ciou_alpha_cpu(std::span<const HeadLevel<T>> levels, int batch, const DetectLossConfig& config,
+                           DetectAssignment<T>& assignment);
 
 template <typename T>
 DetectLossResult<T> detect_loss_cpu(std::span<const HeadLevel<T>> levels, int batch, const float* targets,

@@ -44,5 +44,6 @@ std::optional<boost::program_options::variables_map> parse_options(CommandSpec& 
 // Subcommand entry points (one file each).
 int run_synth(const Args& args);
 int run_shard(const Args& args);
+int run_model(const Args& args);
 
 }  // namespace shrike::cli

@@ -50,7 +50,8 @@ void H5Handle::reset() {
 
 void write_dataset(hid_t parent, const char* name, hid_t type, const std::vector<hsize_t>& dims,
                    const void* data, const std::string& context) {
-  H5Handle space(H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), context));
+  H5Handle space(dims.empty() ? H5_CHECK(H5Screate(H5S_SCALAR), context)
+                              : H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), context));
   H5Handle create(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), context));
   H5_CHECK(H5Pset_obj_track_times(create, false), context);  // same input, same bytes
   H5Handle dataset(H5_CHECK(H5Dcreate2(parent, name, type, space, H5P_DEFAULT, create, H5P_DEFAULT), context));
@@ -91,18 +92,39 @@ void write_int_attribute(hid_t object, const char* name, std::int64_t value, con
   H5_CHECK(H5Awrite(attribute, H5T_NATIVE_INT64, &value), context);
 }
 
-std::string read_string_attribute(hid_t object, const char* name, const std::string& context) {
+std::vector<std::string> read_strings_attribute(hid_t object, const char* name, const std::string& context) {
   std::string where = context + " attribute " + name;
   H5Handle attribute(H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), where));
   H5Handle type(H5_CHECK(H5Aget_type(attribute), where));
-  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0) {
-    fail_user("{}: expected a fixed-length string", where);
+  if (H5Tget_class(type) != H5T_STRING) fail_user("{}: expected a string", where);
+  H5Handle space(H5_CHECK(H5Aget_space(attribute), where));
+  const auto count = static_cast<std::size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space), where));
+  std::vector<std::string> values;
+  if (H5Tis_variable_str(type) > 0) {  // as h5py writes str attributes
+    H5Handle memory(H5_CHECK(H5Tcopy(H5T_C_S1), where));
+    H5_CHECK(H5Tset_size(memory, H5T_VARIABLE), where);
+    H5_CHECK(H5Tset_cset(memory, H5Tget_cset(type)), where);
+    std::vector<char*> pointers(count, nullptr);
+    H5_CHECK(H5Aread(attribute, memory, pointers.data()), where);
+    for (char* p : pointers) values.emplace_back(p != nullptr ? p : "");
+    H5_CHECK(H5Dvlen_reclaim(memory, space, H5P_DEFAULT, pointers.data()), where);
+    return values;
   }
-  std::size_t size = H5Tget_size(type);
-  std::string value(size, '\0');
-  H5_CHECK(H5Aread(attribute, type, value.data()), where);
-  value.resize(std::min(value.find('\0'), value.size()));
-  return value;
+  const std::size_t size = H5Tget_size(type);
+  std::string buffer(size * count, '\0');
+  H5_CHECK(H5Aread(attribute, type, buffer.data()), where);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string value = buffer.substr(i * size, size);
+    value.resize(std::min(value.find('\0'), value.size()));
+    values.push_back(value);
+  }
+  return values;
+}
+
+std::string read_string_attribute(hid_t object, const char* name, const std::string& context) {
+  std::vector<std::string> values = read_strings_attribute(object, name, context);
+  if (values.size() != 1) fail_user("{} attribute {}: expected one string, found {}", context, name, values.size());
+  return values.front();
 }
 
 std::int64_t read_int_attribute(hid_t object, const char* name, const std::string& context) {

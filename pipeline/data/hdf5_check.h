@@ -56,7 +56,10 @@ void read_dataset(hid_t parent, const char* name, hid_t memory_type, void* out, 
 
 void write_string_attribute(hid_t object, const char* name, const std::string& value, const std::string& context);
 void write_int_attribute(hid_t object, const char* name, std::int64_t value, const std::string& context);
+// A string attribute, fixed-length or variable-length (as h5py writes them).
 std::string read_string_attribute(hid_t object, const char* name, const std::string& context);
+// A string or an array of strings.
+std::vector<std::string> read_strings_attribute(hid_t object, const char* name, const std::string& context);
 std::int64_t read_int_attribute(hid_t object, const char* name, const std::string& context);
 
 }  // namespace shrike::data

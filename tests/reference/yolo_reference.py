@@ -394,13 +394,14 @@ def assign_task_aligned(scores, boxes, anchors, gt_labels, gt_boxes, mask_gt,
     scores (B,A,nc) sigmoid; boxes (B,A,4) xyxy px; anchors (A,2) px; gt_labels (B,N,1);
     gt_boxes (B,N,4) xyxy px; mask_gt (B,N,1). Returns a dict with target_bboxes (B,A,4),
     target_scores (B,A,nc), fg_mask (B,A) bool, target_gt_idx (B,A), and the intermediates
-    align / overlaps / in_gts (B,N,A) used by the fixture tie checks."""
+    align / overlaps / in_gts / mask_pos_topk (B,N,A) used by the fixture tie checks."""
     B, N = gt_boxes.shape[:2]
     A, nc = scores.shape[1], scores.shape[2]
     if N == 0:
         z = torch.zeros(B, A, dtype=torch.bool, device=scores.device)
         return dict(target_bboxes=torch.zeros_like(boxes), target_scores=torch.zeros_like(scores),
-                    fg_mask=z, target_gt_idx=z.long(), align=None, overlaps=None, in_gts=None)
+                    fg_mask=z, target_gt_idx=z.long(), align=None, overlaps=None, in_gts=None,
+                    mask_pos_topk=None)
     lt, rb = gt_boxes[:, :, None, :2], gt_boxes[:, :, None, 2:]
     deltas = torch.cat((anchors[None, None] - lt, rb - anchors[None, None]), -1)  # (B,N,A,4)
     in_gts = deltas.amin(-1) > eps
@@ -414,6 +415,7 @@ def assign_task_aligned(scores, boxes, anchors, gt_labels, gt_boxes, mask_gt,
     top_idx = align.topk(topk, dim=-1).indices
     in_topk = torch.zeros_like(valid).scatter_(-1, top_idx, True)
     mask_pos = in_topk & valid
+    mask_pos_topk = mask_pos
     # An anchor picked by several GTs goes to the GT with the largest overlap, argmax over all GTs.
     multi = mask_pos.sum(1, keepdim=True) > 1
     if multi.any():
@@ -431,7 +433,8 @@ def assign_task_aligned(scores, boxes, anchors, gt_labels, gt_boxes, mask_gt,
     max_overlap = (overlaps * mask_pos).amax(-1, keepdim=True)
     norm = (align_pos * max_overlap / (max_align + eps)).amax(1)  # (B,A)
     return dict(target_bboxes=target_bboxes, target_scores=target_scores * norm[..., None],
-                fg_mask=fg_mask, target_gt_idx=target_gt_idx, align=align, overlaps=overlaps, in_gts=valid)
+                fg_mask=fg_mask, target_gt_idx=target_gt_idx, align=align, overlaps=overlaps, in_gts=valid,
+                mask_pos_topk=mask_pos_topk)
 
 
 # ----------------------------------------------------------------------------- v8 loss

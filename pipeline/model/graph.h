@@ -1,0 +1,98 @@
+// pipeline/model/graph.h
+//
+// The network for one input shape: a static list of primitive ops (conv, batch norm,
+// SiLU, add, concat, split, max pool, upsample, attention) built once from the model
+// YAML by GraphBuilder, with every activation and its gradient allocated when the
+// graph is built: a step allocates nothing. Backward runs the ops in reverse; where a
+// tensor feeds several ops, the gradients arriving from each are summed (the first
+// writes the gradient buffer, later ones go through a scratch buffer and are added).
+// Composite modules (C2f, SPPF, Detect ...) only append ops, so backward is correct
+// by construction. Parameters live in a ParamStore shared by graphs of other shapes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.h"
+#include "pipeline/model/param_store.h"
+
+namespace shrike::model {
+
+using kernels::Shape4;
+
+enum class Mode { kTrain, kEval };
+
+class Graph;
+
+// One primitive op. Ops own their per-shape state (oneDNN plans, saved statistics).
+class GraphOp {
+ public:
+  virtual ~GraphOp() = default;
+  virtual const char* kind() const = 0;
+  virtual void forward(Graph& graph, Mode mode) = 0;
+  // Reads the gradients of `outputs`, writes those of `inputs` (through
+  // Graph::grad_target / grad_commit) and accumulates parameter gradients.
+  virtual void backward(Graph& graph) = 0;
+  virtual double macs() const { return 0; }
+
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::string module;  // the state-dict prefix of the op ("model.4.m.1.cv2.conv")
+};
+
+struct TensorSlot {
+  Shape4 shape;
+  std::vector<float> value;
+  std::vector<float> grad;
+  bool grad_written = false;
+  bool needs_grad = true;  // false for the input image
+};
+
+class Graph {
+ public:
+  Graph(ParamStore& params, Shape4 input_shape);
+
+  // Building (GraphBuilder).
+  int add_tensor(Shape4 shape);
+  void add_op(std::unique_ptr<GraphOp> op);
+  void set_outputs(std::vector<int> outputs) { outputs_ = std::move(outputs); }
+
+  // Running.
+  void forward(const float* image, Mode mode);  // image: input_shape, NCHW in 0..1
+  // Backward from the gradients of the outputs, set with output_grad() beforehand.
+  void backward();
+  float* output_grad(int output_index);
+
+  // For ops.
+  ParamStore& params() { return params_; }
+  Shape4 shape(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].shape; }
+  float* value(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].value.data(); }
+  const float* grad(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].grad.data(); }
+  bool needs_grad(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].needs_grad; }
+  // Where to write the gradient of `tensor`: its buffer if no other op has written it
+  // in this backward pass, else a scratch buffer that grad_commit adds in. One target
+  // at a time: commit it before asking for the next one (there is one scratch).
+  float* grad_target(int tensor);
+  void grad_commit(int tensor, float* written);
+  // The same for a parameter's gradient (accumulated across micro-batches).
+  float* param_grad_target(int param);
+  void param_grad_commit(int param, float* written);
+
+  const std::vector<std::unique_ptr<GraphOp>>& ops() const { return ops_; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  int input() const { return 0; }
+  Shape4 input_shape() const { return shape(0); }
+  std::size_t activation_bytes() const;
+  double macs() const;
+
+ private:
+  ParamStore& params_;
+  std::vector<TensorSlot> tensors_;
+  std::vector<std::unique_ptr<GraphOp>> ops_;
+  std::vector<int> outputs_;
+  std::vector<float> scratch_;        // one gradient in flight (largest tensor)
+  std::vector<float> param_scratch_;  // one parameter gradient in flight
+};
+
+}  // namespace shrike::model

@@ -1,0 +1,120 @@
+// pipeline/model/graph_ops.h
+//
+// The primitive ops of a Graph, each a thin wrapper that binds a kernel from
+// kernels/ to tensor ids, parameter ids and the state it saves for backward.
+// GraphBuilder creates them; nothing else does.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/conv.h"
+#include "kernels/pool.h"
+#include "pipeline/model/graph.h"
+
+namespace shrike::model {
+
+// y = conv(x, weight) (+ bias). Parameters: weight (OIHW) and, optionally, bias.
+class ConvOp : public GraphOp {
+ public:
+  ConvOp(const kernels::ConvGeometry& geometry, int weight, int bias);
+  const char* kind() const override { return "conv"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+  double macs() const override { return plan_.geometry().macs(); }
+
+ private:
+  kernels::ConvCpu plan_;
+  int weight_, bias_;
+  std::vector<float> bias_scratch_;  // bias gradient of a later micro-batch
+};
+
+// BatchNorm2d (eps 1e-3, momentum 0.03): batch statistics in Mode::kTrain (and the
+// running-statistics update), running statistics in Mode::kEval.
+class BatchNormOp : public GraphOp {
+ public:
+  BatchNormOp(Shape4 shape, int weight, int bias, int running_mean, int running_var, int counter);
+  const char* kind() const override { return "batchnorm"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+
+  static constexpr float kEps = 1e-3f;
+  static constexpr float kMomentum = 0.03f;
+
+ private:
+  Shape4 shape_;
+  int weight_, bias_, running_mean_, running_var_, counter_;
+  std::vector<float> mean_, var_, invstd_, dgamma_, dbeta_;
+  bool batch_stats_ = false;  // whether the last forward used batch statistics
+};
+
+class SiluOp : public GraphOp {
+ public:
+  const char* kind() const override { return "silu"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+};
+
+class AddOp : public GraphOp {
+ public:
+  const char* kind() const override { return "add"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+};
+
+// Concatenation along channels.
+class ConcatOp : public GraphOp {
+ public:
+  const char* kind() const override { return "concat"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+};
+
+// Split along channels into consecutive ranges (one output each).
+class SplitOp : public GraphOp {
+ public:
+  const char* kind() const override { return "split"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+};
+
+class MaxPoolOp : public GraphOp {
+ public:
+  explicit MaxPoolOp(const kernels::PoolGeometry& geometry);
+  const char* kind() const override { return "maxpool"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+
+ private:
+  kernels::PoolGeometry geometry_;
+  std::vector<std::int32_t> argmax_;
+};
+
+class UpsampleOp : public GraphOp {
+ public:
+  explicit UpsampleOp(int factor) : factor_(factor) {}
+  const char* kind() const override { return "upsample"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+
+ private:
+  int factor_;
+};
+
+// C2PSA's attention core: qkv -> (out, v_image). See kernels/attention.h.
+class AttentionOp : public GraphOp {
+ public:
+  explicit AttentionOp(const kernels::AttentionGeometry& geometry);
+  const char* kind() const override { return "attention"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
+  double macs() const override;
+
+ private:
+  kernels::AttentionGeometry geometry_;
+  std::vector<float> probs_;
+};
+
+}  // namespace shrike::model

@@ -1,0 +1,49 @@
+// pipeline/model/model.h
+//
+// A model: its definition (ModelSpec), its state (ParamStore) and graphs built on
+// demand for each input shape (training uses one shape; rectangular validation
+// batches use a few, kept in a small cache). initialize() gives a new model the
+// reference's starting point: PyTorch's default conv init, BatchNorm at identity,
+// Detect's bias init, and the fixed DFL weights 0..15.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+
+#include "pipeline/model/network.h"
+#include "pipeline/model/param_store.h"
+
+namespace shrike::model {
+
+class Model {
+ public:
+  explicit Model(ModelSpec spec);
+
+  const ModelSpec& spec() const { return spec_; }
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  int nc() const { return spec_.nc; }
+  const std::vector<int>& strides() const { return strides_; }
+  const std::vector<LayerSummary>& layers() const { return layers_; }
+
+  // The graph for `input` (built and cached on first use).
+  Graph& graph(Shape4 input);
+  // Multiply-adds of one forward pass for a (1, 3, imgsz, imgsz) image.
+  double macs(int imgsz);
+
+  void initialize(std::uint64_t seed);
+
+ private:
+  ModelSpec spec_;
+  ParamStore params_;
+  std::vector<int> strides_;
+  std::vector<LayerSummary> layers_;
+  struct CachedGraph {
+    Shape4 shape;
+    std::unique_ptr<Graph> graph;
+  };
+  std::list<CachedGraph> graphs_;  // most recently used first
+};
+
+}  // namespace shrike::model
