@@ -23,6 +23,7 @@ constexpr std::array kSubcommands{
     Subcommand{"synth", "write a deterministic synthetic detection dataset (YOLO format)", run_synth},
     Subcommand{"shard", "decode, resize and validate a YOLO dataset into HDF5 shards", run_shard},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
+    Subcommand{"debug", "one forward/backward step on a fixed batch, for parity with PyTorch", run_debug},
 };
 
 void print_top_help() {

@@ -45,5 +45,6 @@ std::optional<boost::program_options::variables_map> parse_options(CommandSpec& 
 int run_synth(const Args& args);
 int run_shard(const Args& args);
 int run_model(const Args& args);
+int run_debug(const Args& args);
 
 }  // namespace shrike::cli

@@ -24,6 +24,7 @@
 # np.interp's round() is numpy's round-half-to-even.
 import json
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -53,7 +54,9 @@ def replay(epochs, cos_lr, max_iterations, p=BASE):
     nw = max(round(p["warmup_epochs"] * nb), 100) if p["warmup_epochs"] > 0 else -1
     last_opt_step, iterations, epoch_records = -1, [], []
     for epoch in range(epochs):
-        scheduler.step()
+        with warnings.catch_warnings():  # as the trainer does: step() before optimizer.step()
+            warnings.simplefilter("ignore")
+            scheduler.step()
         start_lrs = [g["lr"] for g in opt.param_groups]
         for i in range(nb):
             ni = i + nb * epoch
