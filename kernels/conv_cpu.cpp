@@ -24,24 +24,34 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
+// Buffers for layouts oneDNN prefers, shared by every convolution of the process:
+// convolutions of a thread run one at a time, so one buffer per role (an op's first input, its
+// weights, its output) serves them all. They grow during the first step and are
+// reused after, instead of each of hundreds of plans holding copies of its tensors.
+enum class Slot { kInput, kWeights, kOutput, kScratchpad, kCount };
+
+std::uint8_t* shared_buffer(Slot slot, std::size_t bytes) {
+  thread_local std::vector<std::uint8_t> buffers[static_cast<int>(Slot::kCount)];
+  std::vector<std::uint8_t>& buffer = buffers[static_cast<int>(slot)];
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
 // A tensor as the caller holds it (plain layout) and as the primitive wants it; when
-// they differ, `internal` owns a buffer in the primitive's layout.
+// they differ, the primitive works on a shared buffer in its own layout.
 struct Operand {
   memory user;
   memory internal;
-  std::vector<float> storage;
+  Slot slot = Slot::kInput;
   bool needs_reorder = false;
 
-  void init(const memory::desc& user_desc, const memory::desc& wanted) {
+  void init(const memory::desc& user_desc, const memory::desc& wanted, Slot buffer_slot) {
     user = memory(user_desc, cpu_engine(), DNNL_MEMORY_NONE);
+    internal = memory(wanted, cpu_engine(), DNNL_MEMORY_NONE);
     needs_reorder = wanted != user_desc;
-    if (needs_reorder) {
-      storage.resize(wanted.get_size() / sizeof(float) + 16);
-      internal = memory(wanted, cpu_engine(), storage.data());
-    } else {
-      internal = memory(wanted, cpu_engine(), DNNL_MEMORY_NONE);
-    }
+    slot = buffer_slot;
   }
+  void bind_internal() { internal.set_data_handle(shared_buffer(slot, internal.get_desc().get_size())); }
   // The memory to hand the primitive, with `data` (plain layout) copied in if needed.
   memory& in(dnnl::stream& stream, const float* data) {
     user.set_data_handle(const_cast<float*>(data));
@@ -49,13 +59,18 @@ struct Operand {
       internal.set_data_handle(const_cast<float*>(data));
       return internal;
     }
+    bind_internal();
     dnnl::reorder(user, internal).execute(stream, user, internal);
     return internal;
   }
   // The memory for the primitive to write into; call out_done() after executing.
   memory& out(float* data) {
     user.set_data_handle(data);
-    if (!needs_reorder) internal.set_data_handle(data);
+    if (needs_reorder) {
+      bind_internal();
+    } else {
+      internal.set_data_handle(data);
+    }
     return internal;
   }
   void out_done(dnnl::stream& stream) {
@@ -101,8 +116,13 @@ struct ConvCpu::Impl {
   Operand bwd_data_diff_src, bwd_data_weights, bwd_data_diff_dst;
   Operand bwd_w_src, bwd_w_diff_weights, bwd_w_diff_dst;
   memory bias_memory, diff_bias_memory;
-  std::vector<std::uint8_t> scratchpad_storage;
   memory scratchpad;
+  std::size_t scratchpad_bytes = 0;
+
+  memory& bind_scratchpad() {
+    scratchpad.set_data_handle(shared_buffer(Slot::kScratchpad, scratchpad_bytes));
+    return scratchpad;
+  }
 
   explicit Impl(const ConvGeometry& g) : geometry(g) {
     const Shape4 in = g.input, out = g.output();
@@ -138,22 +158,21 @@ struct ConvCpu::Impl {
     forward = dnnl::convolution_forward(fwd_pd);
     backward_data = dnnl::convolution_backward_data(bwd_data_pd);
     backward_weights = dnnl::convolution_backward_weights(bwd_w_pd);
-    fwd_src.init(src_plain, fwd_pd.src_desc());
-    fwd_weights.init(weights_plain, fwd_pd.weights_desc());
-    fwd_dst.init(dst_plain, fwd_pd.dst_desc());
-    bwd_data_diff_src.init(src_plain, bwd_data_pd.diff_src_desc());
-    bwd_data_weights.init(weights_plain, bwd_data_pd.weights_desc());
-    bwd_data_diff_dst.init(dst_plain, bwd_data_pd.diff_dst_desc());
-    bwd_w_src.init(src_plain, bwd_w_pd.src_desc());
-    bwd_w_diff_weights.init(weights_plain, bwd_w_pd.diff_weights_desc());
-    bwd_w_diff_dst.init(dst_plain, bwd_w_pd.diff_dst_desc());
+    fwd_src.init(src_plain, fwd_pd.src_desc(), Slot::kInput);
+    fwd_weights.init(weights_plain, fwd_pd.weights_desc(), Slot::kWeights);
+    fwd_dst.init(dst_plain, fwd_pd.dst_desc(), Slot::kOutput);
+    bwd_data_diff_dst.init(dst_plain, bwd_data_pd.diff_dst_desc(), Slot::kInput);
+    bwd_data_weights.init(weights_plain, bwd_data_pd.weights_desc(), Slot::kWeights);
+    bwd_data_diff_src.init(src_plain, bwd_data_pd.diff_src_desc(), Slot::kOutput);
+    bwd_w_src.init(src_plain, bwd_w_pd.src_desc(), Slot::kInput);
+    bwd_w_diff_dst.init(dst_plain, bwd_w_pd.diff_dst_desc(), Slot::kOutput);
+    bwd_w_diff_weights.init(weights_plain, bwd_w_pd.diff_weights_desc(), Slot::kWeights);
     bias_memory = memory(bias_plain, cpu_engine(), DNNL_MEMORY_NONE);
     diff_bias_memory = memory(bias_plain, cpu_engine(), DNNL_MEMORY_NONE);
-    std::size_t scratch = std::max({fwd_pd.scratchpad_desc().get_size(), bwd_data_pd.scratchpad_desc().get_size(),
-                                    bwd_w_pd.scratchpad_desc().get_size()});
-    scratchpad_storage.resize(scratch + 64);
-    scratchpad = memory(memory::desc({static_cast<memory::dim>(scratch)}, dt::u8, tag::x), cpu_engine(),
-                        scratchpad_storage.data());
+    scratchpad_bytes = std::max({fwd_pd.scratchpad_desc().get_size(), bwd_data_pd.scratchpad_desc().get_size(),
+                                 bwd_w_pd.scratchpad_desc().get_size(), std::size_t{64}});
+    scratchpad = memory(memory::desc({static_cast<memory::dim>(scratchpad_bytes)}, dt::u8, tag::x), cpu_engine(),
+                        DNNL_MEMORY_NONE);
   }
 };
 
@@ -180,7 +199,7 @@ void ConvCpu::forward(float* y, const float* x, const float* w, const float* b) 
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.fwd_src.in(m.stream, x)},
                                        {DNNL_ARG_WEIGHTS, m.fwd_weights.in(m.stream, w)},
                                        {DNNL_ARG_DST, m.fwd_dst.out(y)},
-                                       {DNNL_ARG_SCRATCHPAD, m.scratchpad}};
+                                       {DNNL_ARG_SCRATCHPAD, m.bind_scratchpad()}};
   if (m.geometry.bias) {
     m.bias_memory.set_data_handle(const_cast<float*>(b));
     args.emplace(DNNL_ARG_BIAS, m.bias_memory);
@@ -195,7 +214,7 @@ void ConvCpu::backward_data(float* dx, const float* dy, const float* w) {
   m.backward_data.execute(m.stream, {{DNNL_ARG_DIFF_DST, m.bwd_data_diff_dst.in(m.stream, dy)},
                                      {DNNL_ARG_WEIGHTS, m.bwd_data_weights.in(m.stream, w)},
                                      {DNNL_ARG_DIFF_SRC, m.bwd_data_diff_src.out(dx)},
-                                     {DNNL_ARG_SCRATCHPAD, m.scratchpad}});
+                                     {DNNL_ARG_SCRATCHPAD, m.bind_scratchpad()}});
   m.bwd_data_diff_src.out_done(m.stream);
   m.stream.wait();
 }
@@ -205,7 +224,7 @@ void ConvCpu::backward_weights(float* dw, float* db, const float* dy, const floa
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.bwd_w_src.in(m.stream, x)},
                                        {DNNL_ARG_DIFF_DST, m.bwd_w_diff_dst.in(m.stream, dy)},
                                        {DNNL_ARG_DIFF_WEIGHTS, m.bwd_w_diff_weights.out(dw)},
-                                       {DNNL_ARG_SCRATCHPAD, m.scratchpad}};
+                                       {DNNL_ARG_SCRATCHPAD, m.bind_scratchpad()}};
   if (m.geometry.bias) {
     m.diff_bias_memory.set_data_handle(db);
     args.emplace(DNNL_ARG_DIFF_BIAS, m.diff_bias_memory);

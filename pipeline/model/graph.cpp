@@ -13,14 +13,12 @@ namespace shrike::model {
 Graph::Graph(ParamStore& params, Shape4 input_shape) : params_(params) {
   add_tensor(input_shape);
   tensors_[0].needs_grad = false;
-  tensors_[0].grad.clear();
 }
 
 int Graph::add_tensor(Shape4 shape) {
   TensorSlot slot;
   slot.shape = shape;
   slot.value.assign(shape.numel(), 0.0f);
-  slot.grad.assign(shape.numel(), 0.0f);
   tensors_.push_back(std::move(slot));
   if (shape.numel() > scratch_.size()) scratch_.resize(shape.numel());
   return static_cast<int>(tensors_.size() - 1);
@@ -37,7 +35,69 @@ void Graph::forward(const float* image, Mode mode) {
 float* Graph::output_grad(int output_index) {
   TensorSlot& slot = tensors_[static_cast<std::size_t>(outputs_.at(static_cast<std::size_t>(output_index)))];
   slot.grad_written = true;
-  return slot.grad.data();
+  return slot.grad;
+}
+
+namespace {
+
+// When a tensor's gradient is alive, in backward steps (0 = the last op's backward):
+// from its first write (the first consumer's backward, or before backward for a graph
+// output) to its producer's backward, which reads it last.
+struct GradLifetime {
+  int tensor;
+  std::size_t size;
+  int first, last;
+};
+
+bool overlap(const GradLifetime& a, const GradLifetime& b) { return a.first <= b.last && b.first <= a.last; }
+
+}  // namespace
+
+void Graph::plan_gradients() {
+  const int steps = static_cast<int>(ops_.size());
+  std::vector<GradLifetime> lives;
+  for (std::size_t t = 1; t < tensors_.size(); ++t) {
+    lives.push_back({static_cast<int>(t), tensors_[t].shape.numel(), steps, -1});
+  }
+  auto life = [&](int tensor) -> GradLifetime& { return lives[static_cast<std::size_t>(tensor - 1)]; };
+  for (int i = 0; i < steps; ++i) {
+    const int position = steps - 1 - i;  // backward order
+    for (int in : ops_[static_cast<std::size_t>(i)]->inputs) {
+      if (in > 0) life(in).first = std::min(life(in).first, position);
+    }
+    for (int out : ops_[static_cast<std::size_t>(i)]->outputs) {
+      life(out).last = std::max(life(out).last, position);
+      life(out).first = std::min(life(out).first, position);  // zero-filled there if unused
+    }
+  }
+  for (int out : outputs_) life(out).first = -1;
+  // First fit, largest first: each gradient goes at the lowest offset that collides
+  // with no placed gradient alive at the same time.
+  std::vector<std::size_t> order(lives.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lives[a].size > lives[b].size; });
+  std::vector<std::pair<std::size_t, std::size_t>> placed;  // (index into lives, offset)
+  std::size_t arena = 0;
+  std::vector<std::size_t> offsets(lives.size());
+  for (std::size_t index : order) {
+    std::vector<std::pair<std::size_t, std::size_t>> busy;  // (offset, end) of conflicting ones
+    for (auto [other, offset] : placed) {
+      if (overlap(lives[index], lives[other])) busy.emplace_back(offset, offset + lives[other].size);
+    }
+    std::sort(busy.begin(), busy.end());
+    std::size_t offset = 0;
+    for (auto [begin, end] : busy) {
+      if (offset + lives[index].size <= begin) break;
+      offset = std::max(offset, end);
+    }
+    offsets[index] = offset;
+    placed.emplace_back(index, offset);
+    arena = std::max(arena, offset + lives[index].size);
+  }
+  grad_arena_.assign(arena, 0.0f);
+  for (std::size_t i = 0; i < lives.size(); ++i) {
+    tensors_[static_cast<std::size_t>(lives[i].tensor)].grad = grad_arena_.data() + offsets[i];
+  }
 }
 
 void Graph::backward() {
@@ -53,7 +113,7 @@ void Graph::backward() {
     for (int out : op.outputs) {  // an unused output of a multi-output op has zero gradient
       TensorSlot& slot = tensors_[static_cast<std::size_t>(out)];
       if (!slot.grad_written) {
-        std::fill(slot.grad.begin(), slot.grad.end(), 0.0f);
+        std::fill(slot.grad, slot.grad + slot.shape.numel(), 0.0f);
         slot.grad_written = true;
       }
     }
@@ -63,12 +123,12 @@ void Graph::backward() {
 
 float* Graph::grad_target(int tensor) {
   TensorSlot& slot = tensors_[static_cast<std::size_t>(tensor)];
-  return slot.grad_written ? scratch_.data() : slot.grad.data();
+  return slot.grad_written ? scratch_.data() : slot.grad;
 }
 
 void Graph::grad_commit(int tensor, float* written) {
   TensorSlot& slot = tensors_[static_cast<std::size_t>(tensor)];
-  if (written != slot.grad.data()) kernels::accumulate_cpu(slot.grad.data(), written, slot.grad.size());
+  if (written != slot.grad) kernels::accumulate_cpu(slot.grad, written, slot.shape.numel());
   slot.grad_written = true;
 }
 
@@ -87,8 +147,8 @@ void Graph::param_grad_commit(int param, float* written) {
 
 std::size_t Graph::activation_bytes() const {
   std::size_t bytes = 0;
-  for (const auto& slot : tensors_) bytes += (slot.value.size() + slot.grad.size()) * sizeof(float);
-  return bytes;
+  for (const auto& slot : tensors_) bytes += slot.value.size() * sizeof(float);
+  return bytes + grad_arena_.size() * sizeof(float);
 }
 
 double Graph::macs() const {

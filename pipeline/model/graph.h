@@ -44,7 +44,7 @@ class GraphOp {
 struct TensorSlot {
   Shape4 shape;
   std::vector<float> value;
-  std::vector<float> grad;
+  float* grad = nullptr;  // in the gradient arena (plan_gradients)
   bool grad_written = false;
   bool needs_grad = true;  // false for the input image
 };
@@ -57,6 +57,9 @@ class Graph {
   int add_tensor(Shape4 shape);
   void add_op(std::unique_ptr<GraphOp> op);
   void set_outputs(std::vector<int> outputs) { outputs_ = std::move(outputs); }
+  // After the last op: places every gradient in one arena so that gradients whose
+  // lifetimes in the backward pass do not overlap share memory.
+  void plan_gradients();
 
   // Running.
   void forward(const float* image, Mode mode);  // image: input_shape, NCHW in 0..1
@@ -68,7 +71,7 @@ class Graph {
   ParamStore& params() { return params_; }
   Shape4 shape(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].shape; }
   float* value(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].value.data(); }
-  const float* grad(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].grad.data(); }
+  const float* grad(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].grad; }
   bool needs_grad(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].needs_grad; }
   // Where to write the gradient of `tensor`: its buffer if no other op has written it
   // in this backward pass, else a scratch buffer that grad_commit adds in. One target
@@ -83,7 +86,7 @@ class Graph {
   const std::vector<int>& outputs() const { return outputs_; }
   int input() const { return 0; }
   Shape4 input_shape() const { return shape(0); }
-  std::size_t activation_bytes() const;
+  std::size_t activation_bytes() const;  // values and the gradient arena
   double macs() const;
 
  private:
@@ -91,6 +94,7 @@ class Graph {
   std::vector<TensorSlot> tensors_;
   std::vector<std::unique_ptr<GraphOp>> ops_;
   std::vector<int> outputs_;
+  std::vector<float> grad_arena_;
   std::vector<float> scratch_;        // one gradient in flight (largest tensor)
   std::vector<float> param_scratch_;  // one parameter gradient in flight
 };

@@ -136,6 +136,7 @@ int GraphBuilder::declare_frozen(const std::string& name, std::vector<std::int64
 
 std::unique_ptr<Graph> GraphBuilder::finish(std::vector<int> outputs) {
   graph_->set_outputs(std::move(outputs));
+  graph_->plan_gradients();
   params_.finalize();
   return std::move(graph_);
 }
