@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "pipeline/core/error.h"
@@ -46,6 +47,16 @@ void H5Handle::reset() {
     default: break;
   }
   id_ = H5I_INVALID_HID;
+}
+
+H5Handle open_hdf5_readonly(const std::string& path, const std::string& what) {
+  silence_hdf5_error_printing();
+  if (!std::filesystem::exists(path)) fail_user("{} {} does not exist", what, path);
+  H5Handle access(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path));
+  H5_CHECK(H5Pset_file_locking(access, false, true), path);
+  H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access));
+  if (file.get() < 0) fail_user("{} {} is not a readable HDF5 file", what, path);
+  return file;
 }
 
 void write_dataset(hid_t parent, const char* name, hid_t type, const std::vector<hsize_t>& dims,

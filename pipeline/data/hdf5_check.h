@@ -46,6 +46,13 @@ class H5Handle {
   hid_t id_ = H5I_INVALID_HID;
 };
 
+// Opens an existing file read-only with HDF5's file locking off: shrike's files are
+// immutable once renamed into place, locking fails on many parallel file systems, and
+// every read-only open in the process must use the same locking setting (HDF5 refuses
+// a second open of a file with another). UserError naming `path` and `what` it should
+// be ("shard", "weights file") when it is missing or not HDF5.
+H5Handle open_hdf5_readonly(const std::string& path, const std::string& what);
+
 // Writes a 1-D or 2-D contiguous dataset `name` (dims given) from `data`.
 void write_dataset(hid_t parent, const char* name, hid_t type, const std::vector<hsize_t>& dims,
                    const void* data, const std::string& context);

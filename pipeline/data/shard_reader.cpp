@@ -50,11 +50,7 @@ OpenShard open_shard(const fs::path& path, ShardEncoding expected, const std::st
     fail_user("shard {} listed in the manifest is missing; the shard folder is incomplete. "
               "Re-create it with `shrike shard ... --overwrite`.", where);
   }
-  H5Handle access(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
-  // Shards are immutable once renamed: no locking (it fails on many parallel file systems).
-  H5_CHECK(H5Pset_file_locking(access, false, true), where);
-  shard.file = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access));
-  if (shard.file.get() < 0) fail_user("cannot open shard {}: not a readable HDF5 file.", where);
+  shard.file = data::open_hdf5_readonly(where, "shard");
   if (read_string_attribute(shard.file, "format", where) != kShardFormatName) {
     fail_user("{} is not a shrike shard (attribute 'format').", where);
   }

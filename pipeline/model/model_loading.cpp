@@ -37,7 +37,7 @@ LoadedModel load_model(const std::string& model, std::optional<int> nc, std::opt
                 model, info.nc, *nc);
     }
     loaded.model = std::make_unique<Model>(spec_from_weights(info, model));
-    load_state_dict(loaded.model->params(), read_state_dict(model), model);
+    load_state_dict(loaded.model->params(), read_state_dict(model, deployable_group(model)), model);
     loaded.weights = info;
     return loaded;
   }

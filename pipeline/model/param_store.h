@@ -59,6 +59,8 @@ class ParamStore {
   std::int64_t* counter(int index);
 
   std::span<float> float_state() { return floats_; }               // all float state (EMA runs over this)
+  std::span<const float> float_state() const { return floats_; }
+  std::span<const std::int64_t> counters() const { return counters_; }
   std::span<float> trainable() { return {floats_.data(), trainable_numel_}; }
   std::span<float> grads() { return grads_; }
   std::span<std::int64_t> counters() { return counters_; }

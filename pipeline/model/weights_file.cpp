@@ -16,15 +16,7 @@ using data::H5Handle;
 
 namespace {
 
-H5Handle open_file(const fs::path& path) {
-  data::silence_hdf5_error_printing();
-  if (!fs::exists(path)) fail_user("weights file {} does not exist", path.string());
-  H5Handle access(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path.string()));
-  H5_CHECK(H5Pset_file_locking(access, false, true), path.string());
-  H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access));
-  if (file.get() < 0) fail_user("{} is not a readable HDF5 weights file", path.string());
-  return file;
-}
+H5Handle open_file(const fs::path& path) { return data::open_hdf5_readonly(path.string(), "weights file"); }
 
 bool has_attribute(hid_t object, const char* name) { return H5Aexists(object, name) > 0; }
 
@@ -113,9 +105,8 @@ WeightsInfo read_weights_info(const fs::path& path) {
   return info;
 }
 
-void load_state_dict(ParamStore& params, const StateDict& state, const std::string& source) {
-  for (int i = 0; i < static_cast<int>(params.entries().size()); ++i) {
-    const TensorEntry& e = params.entry(i);
+void check_state_dict(const ParamStore& params, const StateDict& state, const std::string& source) {
+  for (const TensorEntry& e : params.entries()) {
     auto shape = state.shapes.find(e.name);
     if (shape == state.shapes.end()) {
       fail_user("{}: tensor {} is missing: the weights belong to another architecture", source, e.name);
@@ -124,19 +115,57 @@ void load_state_dict(ParamStore& params, const StateDict& state, const std::stri
       bool class_head = e.name.find(".cv3.") != std::string::npos;
       fail_user("{}: tensor {} has shape [{}], the model expects [{}]{}", source, e.name, fmt::join(shape->second, ", "),
                 fmt::join(e.shape, ", "),
-                class_head ? " (another class count: pass nc to match, or import with --nc)" : " (another architecture or scale)");
+                class_head ? " (another class count: pass nc to match, or import with --nc)"
+                           : " (another architecture or scale)");
     }
-    if (e.role == TensorRole::kCounter) {
-      auto found = state.counters.find(e.name);
-      if (found == state.counters.end()) fail_user("{}: {} should be an integer tensor", source, e.name);
-      *params.counter(i) = found->second.empty() ? 0 : found->second[0];
-    } else {
-      auto found = state.floats.find(e.name);
-      if (found == state.floats.end()) fail_user("{}: {} should be a float tensor", source, e.name);
-      std::copy(found->second.begin(), found->second.end(), params.value(i));
+    const bool is_counter = e.role == TensorRole::kCounter;
+    if (is_counter ? !state.counters.count(e.name) : !state.floats.count(e.name)) {
+      fail_user("{}: {} should be {} tensor", source, e.name, is_counter ? "an integer" : "a float");
     }
   }
 }
+
+void load_state_dict(ParamStore& params, const StateDict& state, const std::string& source) {
+  check_state_dict(params, state, source);
+  for (int i = 0; i < static_cast<int>(params.entries().size()); ++i) {
+    const TensorEntry& e = params.entry(i);
+    if (e.role == TensorRole::kCounter) {
+      const std::vector<std::int64_t>& values = state.counters.at(e.name);
+      *params.counter(i) = values.empty() ? 0 : values[0];
+    } else {
+      const std::vector<float>& values = state.floats.at(e.name);
+      std::copy(values.begin(), values.end(), params.value(i));
+    }
+  }
+}
+
+void write_state_group(std::int64_t file, const std::string& group_name, const ParamStore& layout,
+                       std::span<const float> floats, std::span<const std::int64_t> counters, const std::string& where) {
+  H5Handle group(H5_CHECK(H5Gcreate2(file, group_name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
+  for (const TensorEntry& e : layout.entries()) {
+    std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
+    if (e.role == TensorRole::kCounter) {
+      data::write_dataset(group, e.name.c_str(), H5T_STD_I64LE, dims, counters.data() + e.offset, where);
+    } else {
+      data::write_dataset(group, e.name.c_str(), H5T_IEEE_F32LE, dims, floats.data() + e.offset, where);
+    }
+  }
+}
+
+void write_weights_attributes(std::int64_t file, const WeightsInfo& info, const std::string& where) {
+  data::write_int_attribute(file, "nc", info.nc, where);
+  data::write_string_attribute(file, "names", nlohmann::json(info.names).dump(), where);
+  data::write_string_attribute(file, "model_yaml", info.model_yaml, where);
+  data::write_int_attribute(file, "imgsz", info.imgsz, where);
+  data::write_string_attribute(file, "stride", nlohmann::json(info.stride).dump(), where);
+}
+
+bool file_has_group(const fs::path& path, const std::string& group) {
+  H5Handle file = open_file(path);
+  return H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::string deployable_group(const fs::path& path) { return file_has_group(path, "/ema") ? "/ema" : "/model"; }
 
 void write_weights(const fs::path& path, const ParamStore& params, const WeightsInfo& info) {
   data::silence_hdf5_error_printing();
@@ -145,22 +174,8 @@ void write_weights(const fs::path& path, const ParamStore& params, const Weights
   {
     H5Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (file.get() < 0) fail_user("cannot create {}: is the folder writable?", temp.string());
-    H5Handle group(H5_CHECK(H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
-    for (int i = 0; i < static_cast<int>(params.entries().size()); ++i) {
-      const TensorEntry& e = params.entry(i);
-      std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
-      if (e.role == TensorRole::kCounter) {
-        const std::int64_t value = *const_cast<ParamStore&>(params).counter(i);
-        data::write_dataset(group, e.name.c_str(), H5T_STD_I64LE, dims, &value, where);
-      } else {
-        data::write_dataset(group, e.name.c_str(), H5T_IEEE_F32LE, dims, params.value(i), where);
-      }
-    }
-    data::write_int_attribute(file, "nc", info.nc, where);
-    data::write_string_attribute(file, "names", nlohmann::json(info.names).dump(), where);
-    data::write_string_attribute(file, "model_yaml", info.model_yaml, where);
-    data::write_int_attribute(file, "imgsz", info.imgsz, where);
-    data::write_string_attribute(file, "stride", nlohmann::json(info.stride).dump(), where);
+    write_state_group(file, "model", params, params.float_state(), params.counters(), where);
+    write_weights_attributes(file, info, where);
     H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL), where);
   }
   fsync_path(temp);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,22 @@ StateDict read_state_dict(const std::filesystem::path& path, const std::string& 
 // shape: otherwise a UserError names the first mismatching tensor (and what differs:
 // another architecture, another class count).
 void load_state_dict(ParamStore& params, const StateDict& state, const std::string& source);
+// The same check without copying (for state that goes elsewhere, as an EMA copy).
+void check_state_dict(const ParamStore& params, const StateDict& state, const std::string& source);
 
 // Writes /model (params' current values) and the attributes, atomically.
 void write_weights(const std::filesystem::path& path, const ParamStore& params, const WeightsInfo& info);
+
+// Building blocks for checkpoints (train/checkpoint.h), on an open HDF5 file:
+// a state-dict group from float state and counters in `layout`'s order (the model's
+// own, or an EMA copy of it), the weights attributes, and whether a group exists.
+void write_state_group(std::int64_t file, const std::string& group, const ParamStore& layout,
+                       std::span<const float> floats, std::span<const std::int64_t> counters, const std::string& where);
+void write_weights_attributes(std::int64_t file, const WeightsInfo& info, const std::string& where);
+bool file_has_group(const std::filesystem::path& path, const std::string& group);
+
+// The group a model is loaded from: "/ema" in a training checkpoint (validation,
+// export and prediction use the EMA weights, as the reference does), else "/model".
+std::string deployable_group(const std::filesystem::path& path);
 
 }  // namespace shrike::model

@@ -13,9 +13,7 @@ using data::H5Handle;
 ParityBatch read_parity_batch(const fs::path& path) {
   data::silence_hdf5_error_printing();
   const std::string where = path.string();
-  if (!fs::exists(path)) fail_user("batch file {} does not exist", where);
-  H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (file.get() < 0) fail_user("{} is not a readable HDF5 file", where);
+  H5Handle file = data::open_hdf5_readonly(where, "batch file");
   for (const char* name : {"images", "targets"}) {
     if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
       fail_user("{} has no /{} dataset: a batch file holds /images (B,3,H,W) and /targets (M,6)", where, name);
