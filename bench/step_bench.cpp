@@ -1,15 +1,16 @@
 // bench/step_bench.cpp
 //
-// Training-step speed of the CPU engine: forward + loss + backward (+ the optimizer
-// update, once the trainer's optimizer is wired in) for a model at a batch and image
+// Training-step speed of the CPU engine: forward + loss + backward + gradient clipping
+// + the SGD update (what bench/torch_step_bench.py times in PyTorch) for a model at a batch and image
 // size, on random images with random targets. Prints the median step time, ms per
 // image, images/s, the achieved GFLOP/s against the machine's FP32 peak (FLOPs = 2 x
 // multiply-adds of the graph, x3 for forward + both backward passes of each conv),
 // per-op-kind time of one profiled step, and the peak resident memory.
 //
 // usage: bench_step [--model yolov8n.yaml] [--imgsz 320] [--batch 16] [--steps 5] [--warmup 2]
-//                   [--nc 80] [--peak-gflops G] [--profile]
+//                   [--nc 80] [--peak-gflops G | --measure-peak] [--profile]
 #include <fmt/core.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "pipeline/core/error.h"
 #include "pipeline/model/model_loading.h"
 #include "pipeline/train/detect_step.h"
+#include "pipeline/train/optimizer.h"
 
 using namespace shrike;
 
@@ -49,6 +51,7 @@ Options parse(int argc, char** argv) {
     else if (key == "--warmup") o.warmup = std::stoi(next());
     else if (key == "--nc") o.nc = std::stoi(next());
     else if (key == "--peak-gflops") o.peak_gflops = std::stod(next());
+    else if (key == "--measure-peak") o.peak_gflops = -1;
     else if (key == "--profile") o.profile = true;
     else fail_user("unknown option {}", key);
   }
@@ -75,11 +78,30 @@ double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
+// The machine's practical FP32 peak: oneDNN's SGEMM on 2048^3 (best of 5), GFLOP/s.
+double measure_sgemm_gflops() {
+  const int n = 2048;
+  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
+  double best = 0;
+  for (int repeat = 0; repeat < 5; ++repeat) {
+    auto start = std::chrono::steady_clock::now();
+    if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n) != dnnl_success) {
+      fail_internal("dnnl_sgemm failed");
+    }
+    best = std::max(best, 2.0 * n * n * static_cast<double>(n) / seconds(start, std::chrono::steady_clock::now()) / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     Options o = parse(argc, argv);
+    if (o.peak_gflops < 0) {
+      o.peak_gflops = measure_sgemm_gflops();
+      fmt::print("FP32 peak (oneDNN SGEMM 2048^3, best of 5): {:.1f} GFLOP/s\n", o.peak_gflops);
+    }
     model::LoadedModel loaded = model::load_model(o.model, o.nc);
     model::Model& model = *loaded.model;
     const kernels::Shape4 shape{o.batch, 3, o.imgsz, o.imgsz};
@@ -89,11 +111,16 @@ int main(int argc, char** argv) {
     for (auto& v : images) v = pixel(rng);
     std::vector<float> targets = random_targets(o.batch, o.nc, rng);
     model::Graph& graph = model.graph(shape);
+    train::OptimizerSettings sgd;
+    sgd.optimizer = "SGD";
+    train::Optimizer optimizer(model.params(), train::resolve_optimizer(sgd));
     std::vector<double> times;
     for (int step = 0; step < o.warmup + o.steps; ++step) {
       auto start = std::chrono::steady_clock::now();
       model.params().zero_grads();
       train::detect_forward_backward(model, images.data(), shape, targets);
+      train::clip_grad_norm(model.params().grads());
+      optimizer.step(model.params());
       auto end = std::chrono::steady_clock::now();
       if (step >= o.warmup) times.push_back(seconds(start, end));
     }

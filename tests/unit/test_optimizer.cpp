@@ -413,9 +413,11 @@ TEST(TinyTraining, AdamWTenStepsMatchPyTorch) {
   H5Handle file(H5Fopen(fixture("tiny_adamw.expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   ASSERT_GE(file.get(), 0);
   const TrajectoryErrors errors = trajectory_errors(file, run);
+  // The gradient carries fp32 noise of a few 1e-5 (test_parity), and the norm with
+  // it: measured up to 8.6e-5 here, hence 3e-4 for the norms (1e-4 for the losses).
   for (std::size_t k = 0; k < errors.loss.size(); ++k) {
     EXPECT_LT(errors.loss[k], 1e-4) << "step " << k + 1;
-    EXPECT_LT(errors.norm[k], 1e-4) << "step " << k + 1;
+    EXPECT_LT(errors.norm[k], 3e-4) << "step " << k + 1;
   }
   model::LoadedModel tiny = load_tiny();
   std::string first_name, final_name;
@@ -431,20 +433,23 @@ TEST(TinyTraining, AdamWTenStepsMatchPyTorch) {
 }
 
 // The 10-step SGD run is chaotic even in float64 (README: 1e-7 weight perturbations
-// move the loss ~1e-2 by step 9; fp32 and fp64 assignments part from step 8), so only
-// the first step's state and the first three losses are held tightly. /final is
-// printed and held only to 20 % (a gross-error check: a wrong group or decay moves
-// it by far more); the loss after step 3 to 10 % for the same reason.
+// move the loss ~1e-2 by step 9; fp32 and fp64 assignments part from step 8). The
+// gradient norm is more sensitive still: perturbing shrike's own starting weights by
+// 1e-7 (relative) moved its step-3 norm by 3e-3 and its step-9 norm by 30 %. So the
+// first step's state and the first three losses are held to 1e-4, the norms of
+// steps 1, 2 and 3 to 1e-4, 1e-3 and 1e-2; later losses to 5 % and /final to 20 % (gross-error
+// checks: a wrong group, decay or momentum rule moves them far more); later norms
+// are only printed.
 TEST(TinyTraining, SgdFirstStepsMatchPyTorch) {
   const TinyRun run = run_tiny(OptimizerKind::kSgd, 0.01);
   data::silence_hdf5_error_printing();
   H5Handle file(H5Fopen(fixture("tiny_sgd.expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   ASSERT_GE(file.get(), 0);
   const TrajectoryErrors errors = trajectory_errors(file, run);
-  for (std::size_t k = 0; k < errors.loss.size(); ++k) {
-    EXPECT_LT(errors.loss[k], k < 3 ? 1e-4 : 1e-1) << "step " << k + 1;
-    EXPECT_LT(errors.norm[k], k < 3 ? 1e-4 : 1e-1) << "step " << k + 1;
-  }
+  for (std::size_t k = 0; k < errors.loss.size(); ++k) EXPECT_LT(errors.loss[k], k < 3 ? 1e-4 : 5e-2) << "step " << k + 1;
+  EXPECT_LT(errors.norm[0], 1e-4);
+  EXPECT_LT(errors.norm[1], 1e-3);  // measured 7e-5 to 8e-5: a 1e-4 bound would be flaky
+  EXPECT_LT(errors.norm[2], 1e-2);
   model::LoadedModel tiny = load_tiny();
   std::string first_name, final_name;
   const double first = worst_state_error(file, "after_step1", tiny.model->params(), run.after_step1, nullptr, &first_name);
@@ -573,26 +578,5 @@ TEST(LrSchedule, NoWarmupKeepsTheOptimizerMomentum) {
   EXPECT_DOUBLE_EQ(p.lr[0], s.lr0);
 }
 
-
-TEST(TmpChaos, PerturbedSgd) {
-  for (double eps : {0.0, 1e-7}) {
-    model::LoadedModel tiny = load_tiny();
-    model::ParamStore& store = tiny.model->params();
-    std::vector<float> r = random_floats(store.trainable_numel(), 77);
-    for (std::size_t i = 0; i < r.size(); ++i) store.trainable()[i] *= 1.0f + static_cast<float>(eps) * r[i];
-    const ParityBatch batch = read_parity_batch(fixture("tiny.batch.h5"));
-    ResolvedOptimizer config; config.kind = OptimizerKind::kSgd; config.lr = 0.01; config.momentum = 0.937; config.weight_decay = 5e-4;
-    Optimizer opt(store, config);
-    std::printf("eps %g:", eps);
-    for (int step = 0; step < 10; ++step) {
-      store.zero_grads();
-      const StepLoss loss = detect_forward_backward(*tiny.model, batch.images.data(), batch.shape, batch.targets);
-      double n = clip_grad_norm(store.grads(), 10.0);
-      opt.step(store);
-      std::printf(" (%.7g %.7g)", loss.total, n);
-    }
-    std::printf("\n");
-  }
-}
 }  // namespace
 }  // namespace shrike::train
