@@ -49,10 +49,11 @@ struct AdamScalars {
 };
 
 void adam_span(float* p, const float* grad, float* m, float* v, std::size_t n, const AdamScalars& s) {
+  // No branches inside (l2 = 0 or decay_factor = 1 change nothing for finite values),
+  // so the loop vectorises; sqrt needs -fno-math-errno for that (kernels/CMakeLists.txt).
   for (std::size_t i = 0; i < n; ++i) {
     float pi = p[i];
-    float g = grad[i];
-    if (s.l2 != 0.0f) g = g + s.l2 * pi;
+    const float g = grad[i] + s.l2 * pi;
     pi = pi * s.decay_factor;
     const float mi = m[i] + s.one_minus_beta1 * (g - m[i]);
     const float vi = v[i] * s.beta2 + s.one_minus_beta2 * (g * g);

@@ -16,10 +16,9 @@ namespace {
 
 void write_optimizer(hid_t file, const model::ParamStore& model, const Optimizer& optimizer, const std::string& where) {
   H5Handle group(H5_CHECK(H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
-  Optimizer& state = const_cast<Optimizer&>(optimizer);  // state() hands out spans; nothing is modified
   for (const std::string& name : optimizer.state_names()) {
     H5Handle sub(H5_CHECK(H5Gcreate2(group, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
-    std::span<float> buffer = state.state(name);
+    std::span<const float> buffer = optimizer.state(name);
     for (const model::TensorEntry& e : model.entries()) {
       if (!model::is_trainable(e.role)) continue;
       std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
@@ -85,8 +84,7 @@ void write_checkpoint(const fs::path& path, const model::ParamStore& model, cons
     if (file.get() < 0) fail_user("cannot create {}: is the folder writable and not full?", temp.string());
     model::write_state_group(file, "model", model, model.float_state(), model.counters(), where);
     if (ema != nullptr) {
-      ModelEma& averaged = const_cast<ModelEma&>(*ema);  // spans only
-      model::write_state_group(file, "ema", model, averaged.float_state(), averaged.counters(), where);
+      model::write_state_group(file, "ema", model, ema->float_state(), ema->counters(), where);
     }
     if (optimizer != nullptr) write_optimizer(file, model, *optimizer, where);
     model::write_weights_attributes(file, info, where);

@@ -38,6 +38,8 @@ class ModelEma {
   // validation, checkpoints, and restoring from one).
   std::span<float> float_state() { return floats_; }
   std::span<std::int64_t> counters() { return counters_; }
+  std::span<const float> float_state() const { return floats_; }
+  std::span<const std::int64_t> counters() const { return counters_; }
 
  private:
   std::vector<float> floats_;

@@ -166,7 +166,9 @@ void Optimizer::step(std::span<float> params, std::span<const float> grads) {
   ++step_count_;
   if (config_.kind == OptimizerKind::kSgd) {
     std::array<kernels::SgdGroup, kNumGroups> hyper{};
-    for (std::size_t g = 0; g < hyper.size(); ++g) hyper[g] = {groups_[g].lr, groups_[g].momentum, groups_[g].weight_decay};
+    for (std::size_t g = 0; g < hyper.size(); ++g) {
+      hyper[g] = {groups_[g].lr, groups_[g].momentum, groups_[g].weight_decay};
+    }
     kernels::sgd_update_cpu(params.data(), grads.data(), state_a_.data(), spans_, hyper, /*nesterov=*/true,
                             /*first_step=*/step_count_ == 1);
     return;
@@ -185,6 +187,10 @@ void Optimizer::step(std::span<float> params, std::span<const float> grads) {
 std::vector<std::string> Optimizer::state_names() const {
   if (config_.kind == OptimizerKind::kSgd) return {"momentum_buffer"};
   return {"exp_avg", "exp_avg_sq"};
+}
+
+std::span<const float> Optimizer::state(const std::string& name) const {
+  return const_cast<Optimizer&>(*this).state(name);  // the same lookup; the caller only reads
 }
 
 std::span<float> Optimizer::state(const std::string& name) {

@@ -108,6 +108,7 @@ class Optimizer {
   // them back through the same spans.
   std::vector<std::string> state_names() const;
   std::span<float> state(const std::string& name);
+  std::span<const float> state(const std::string& name) const;
 
  private:
   ResolvedOptimizer config_;
