@@ -2,20 +2,78 @@
 #include <cmath>
 
 #include "kernels/batchnorm.h"
+#include "kernels/vector_math.h"
 
 namespace shrike::kernels {
 
 namespace {
 
-// Sum of channel c over (N, H, W), in double.
+// Vectorised plane reductions: float lanes within a plane (omp simd lets the compiler
+// reassociate), double across planes. The double instantiation sums in double.
+SHRIKE_VECTOR_CLONES float plane_sum(const float* p, std::size_t n) {
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t i = 0; i < n; ++i) sum += p[i];
+  return sum;
+}
+double plane_sum(const double* p, std::size_t n) {
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += p[i];
+  return sum;
+}
+SHRIKE_VECTOR_CLONES float plane_centered_squares(const float* p, std::size_t n, float mu) {
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t i = 0; i < n; ++i) sum += (p[i] - mu) * (p[i] - mu);
+  return sum;
+}
+double plane_centered_squares(const double* p, std::size_t n, double mu) {
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += (p[i] - mu) * (p[i] - mu);
+  return sum;
+}
+// sum(dy) and sum(dy * (x - mu)) of one plane.
+SHRIKE_VECTOR_CLONES void plane_backward_sums(const float* dy, const float* x, std::size_t n, float mu, double* sum_dy,
+                                              double* sum_dy_centered) {
+  float a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (std::size_t i = 0; i < n; ++i) {
+    a += dy[i];
+    b += dy[i] * (x[i] - mu);
+  }
+  *sum_dy += a;
+  *sum_dy_centered += b;
+}
+void plane_backward_sums(const double* dy, const double* x, std::size_t n, double mu, double* sum_dy,
+                         double* sum_dy_centered) {
+  for (std::size_t i = 0; i < n; ++i) {
+    *sum_dy += dy[i];
+    *sum_dy_centered += dy[i] * (x[i] - mu);
+  }
+}
+SHRIKE_VECTOR_CLONES void plane_affine(float* y, const float* x, std::size_t n, float scale, float shift) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+void plane_affine(double* y, const double* x, std::size_t n, double scale, double shift) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+// dx = a * dy + b * (x - mu) + c: the BN input gradient of one plane, with
+// a = k * count, b = -k * c2, c = -k * sum_dy.
+SHRIKE_VECTOR_CLONES void plane_input_grad(float* dx, const float* dy, const float* x, std::size_t n, float a, float b,
+                                           float c, float mu) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = a * dy[i] + b * (x[i] - mu) + c;
+}
+void plane_input_grad(double* dx, const double* dy, const double* x, std::size_t n, double a, double b, double c,
+                      double mu) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = a * dy[i] + b * (x[i] - mu) + c;
+}
+
+// Sum of channel c over (N, H, W).
 template <typename T>
 double channel_sum(const T* x, Shape4 s, int c) {
   double sum = 0;
   const std::size_t plane = s.plane();
-  for (int n = 0; n < s.n; ++n) {
-    const T* p = x + (static_cast<std::size_t>(n) * s.c + c) * plane;
-    for (std::size_t i = 0; i < plane; ++i) sum += p[i];
-  }
+  for (int n = 0; n < s.n; ++n) sum += plane_sum(x + (static_cast<std::size_t>(n) * s.c + c) * plane, plane);
   return sum;
 }
 
@@ -32,8 +90,7 @@ void batchnorm_train_forward_cpu(T* y, T* mean, T* var_out, T* invstd, const T* 
     // Second pass for the variance: E[(x - mu)^2] is exact where E[x^2] - mu^2 cancels.
     double var_sum = 0;
     for (int n = 0; n < s.n; ++n) {
-      const T* p = x + (static_cast<std::size_t>(n) * s.c + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) var_sum += (p[i] - mu) * (p[i] - mu);
+      var_sum += plane_centered_squares(x + (static_cast<std::size_t>(n) * s.c + c) * plane, plane, static_cast<T>(mu));
     }
     const double var = var_sum / count;
     const double inv = 1.0 / std::sqrt(var + eps);
@@ -44,7 +101,7 @@ void batchnorm_train_forward_cpu(T* y, T* mean, T* var_out, T* invstd, const T* 
     const T shift = static_cast<T>(beta[c] - mu * gamma[c] * inv);
     for (int n = 0; n < s.n; ++n) {
       const std::size_t base = (static_cast<std::size_t>(n) * s.c + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) y[base + i] = x[base + i] * scale + shift;
+      plane_affine(y + base, x + base, plane, scale, shift);
     }
   }
 }
@@ -72,7 +129,7 @@ void batchnorm_eval_forward_cpu(T* y, const T* x, const T* gamma, const T* beta,
     const T shift = static_cast<T>(beta[c] - running_mean[c] * gamma[c] * inv);
     for (int n = 0; n < s.n; ++n) {
       const std::size_t base = (static_cast<std::size_t>(n) * s.c + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) y[base + i] = x[base + i] * scale + shift;
+      plane_affine(y + base, x + base, plane, scale, shift);
     }
   }
 }
@@ -85,24 +142,20 @@ void batchnorm_train_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < s.c; ++c) {
     const double mu = mean[c], inv = invstd[c];
-    double sum_dy = 0, sum_dy_xhat = 0;
+    double sum_dy = 0, sum_dy_centered = 0;
     for (int n = 0; n < s.n; ++n) {
       const std::size_t base = (static_cast<std::size_t>(n) * s.c + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) {
-        sum_dy += dy[base + i];
-        sum_dy_xhat += dy[base + i] * ((x[base + i] - mu) * inv);
-      }
+      plane_backward_sums(dy + base, x + base, plane, static_cast<T>(mu), &sum_dy, &sum_dy_centered);
     }
+    const double sum_dy_xhat = sum_dy_centered * inv;
     dgamma[c] = static_cast<T>(sum_dy_xhat);
     dbeta[c] = static_cast<T>(sum_dy);
-    // dx = gamma * inv / count * (count * dy - sum_dy - xhat * sum_dy_xhat)
+    // dx = gamma * inv / count * (count * dy - sum_dy - xhat * sum_dy_xhat), xhat = (x - mu) * inv
     const double k = gamma[c] * inv / count;
+    const T a = static_cast<T>(k * count), b = static_cast<T>(-k * sum_dy_xhat * inv), offset = static_cast<T>(-k * sum_dy);
     for (int n = 0; n < s.n; ++n) {
       const std::size_t base = (static_cast<std::size_t>(n) * s.c + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) {
-        const double xhat = (x[base + i] - mu) * inv;
-        dx[base + i] = static_cast<T>(k * (count * dy[base + i] - sum_dy - xhat * sum_dy_xhat));
-      }
+      plane_input_grad(dx + base, dy + base, x + base, plane, a, b, offset, static_cast<T>(mu));
     }
   }
 }
