@@ -14,7 +14,7 @@ expect() {  # expect CODE PATTERN -- ARGS...
   local output status
   output=$("$shrike" "$@" 2>&1); status=$?
   [ "$status" -eq "$code" ] || fail "shrike $* exited $status, expected $code: $output"
-  echo "$output" | grep -qE -- "$pattern" || fail "shrike $*: output lacks /$pattern/: $output"
+  grep -qE -- "$pattern" <<<"$output" || fail "shrike $*: output lacks /$pattern/: $output"
 }
 
 expect 0 "usage: shrike <command>" -- --help

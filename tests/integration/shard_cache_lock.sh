@@ -24,6 +24,6 @@ reused=$(cat "$work/a.log" "$work/b.log" | grep -c '^reusing the shard cache' ||
   echo "FAIL: expected one build and one reuse, got $built and $reused"; cat "$work/a.log" "$work/b.log"; exit 1; }
 [ "$(ls -d "$work"/cache/*/ | wc -l)" -eq 1 ] || { echo "FAIL: more than one cache folder"; ls -la "$work/cache"; exit 1; }
 
-"$shrike" shard "$work/synth/data.yaml" --cache-dir "$work/cache" --imgsz 320 --quiet | grep -q '^reusing' ||
+grep -q '^reusing' <<<"$("$shrike" shard "$work/synth/data.yaml" --cache-dir "$work/cache" --imgsz 320 --quiet)" ||
   { echo "FAIL: third call did not reuse"; exit 1; }
 echo "PASS: one build, one wait-and-reuse, same folder $dir_a"

@@ -16,10 +16,12 @@ header=$(h5dump -H "$shard")
 for dataset in /images/data /images/offsets /images/shape /images/orig_shape /labels/boxes /labels/classes \
                /labels/offsets /meta/source_paths /meta/source_offsets; do
   name=${dataset##*/}
-  echo "$header" | grep -q "DATASET \"$name\"" || { echo "FAIL: h5dump shows no $dataset"; exit 1; }
+  grep -q "DATASET \"$name\"" <<<"$header" || { echo "FAIL: h5dump shows no $dataset"; exit 1; }
 done
-h5dump -a /format "$shard" | grep -q '"shrike-shard"' || { echo "FAIL: format attribute"; exit 1; }
-h5dump -a /imgsz "$shard" | grep -q '320' || { echo "FAIL: imgsz attribute"; exit 1; }
+# (grep reads a here-string, not a pipe: an early grep -q exit would SIGPIPE the writer
+# and fail the pipeline under pipefail)
+grep -q '"shrike-shard"' <<<"$(h5dump -a /format "$shard")" || { echo "FAIL: format attribute"; exit 1; }
+grep -q '320' <<<"$(h5dump -a /imgsz "$shard")" || { echo "FAIL: imgsz attribute"; exit 1; }
 
 # The numbers h5dump prints for a subset of a dataset, space-separated.
 values() {  # values DATASET START COUNT
