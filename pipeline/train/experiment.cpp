@@ -178,7 +178,7 @@ std::string closest_key(const std::string& key) {
 }
 
 Experiment::Experiment() {
-  for (const auto& spec : key_table()) values_[spec.name] = spec.fallback;
+  for (const auto& spec : key_table()) values_[spec.name] = canonical(spec, spec.fallback, "defaults");
 }
 
 void Experiment::set(const std::string& key, const std::string& value, const std::string& where) {
