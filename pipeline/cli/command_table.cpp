@@ -22,6 +22,7 @@ namespace {
 constexpr std::array kSubcommands{
     Subcommand{"synth", "write a deterministic synthetic detection dataset (YOLO format)", run_synth},
     Subcommand{"shard", "decode, resize and validate a YOLO dataset into HDF5 shards", run_shard},
+    Subcommand{"train", "train a detector from an experiment (YAML and/or key=value settings)", run_train},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
     Subcommand{"debug", "one forward/backward step on a fixed batch, for parity with PyTorch", run_debug},
 };

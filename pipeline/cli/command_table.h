@@ -46,5 +46,6 @@ int run_synth(const Args& args);
 int run_shard(const Args& args);
 int run_model(const Args& args);
 int run_debug(const Args& args);
+int run_train(const Args& args);
 
 }  // namespace shrike::cli

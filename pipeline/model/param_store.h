@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <span>
 #include <string>
@@ -74,6 +75,8 @@ class ParamStore {
   void zero_grads();
   bool grad_fresh(int index) const { return grad_fresh_[static_cast<std::size_t>(index)]; }
   void mark_grad_written(int index) { grad_fresh_[static_cast<std::size_t>(index)] = false; }
+  // After restoring a gradient accumulation in progress: later passes add to it.
+  void mark_all_grads_written() { std::fill(grad_fresh_.begin(), grad_fresh_.end(), false); }
 
  private:
   std::vector<TensorEntry> entries_;

@@ -14,16 +14,34 @@ using data::H5Handle;
 
 namespace {
 
+// One dataset per trainable tensor of a buffer in the trainable order.
+void write_trainable_group(hid_t file, const char* name, const model::ParamStore& model, std::span<const float> buffer,
+                           const std::string& where) {
+  H5Handle group(H5_CHECK(H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
+  for (const model::TensorEntry& e : model.entries()) {
+    if (!model::is_trainable(e.role)) continue;
+    std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
+    data::write_dataset(group, e.name.c_str(), H5T_IEEE_F32LE, dims, buffer.data() + e.offset, where);
+  }
+}
+
+void read_trainable_group(const fs::path& path, const std::string& group, const model::ParamStore& model,
+                          std::span<float> buffer) {
+  model::StateDict state = model::read_state_dict(path, group);
+  for (const model::TensorEntry& e : model.entries()) {
+    if (!model::is_trainable(e.role)) continue;
+    auto found = state.floats.find(e.name);
+    if (found == state.floats.end() || found->second.size() != e.numel) {
+      fail_user("{}: {} for {} is missing or has the wrong size", path.string(), group, e.name);
+    }
+    std::copy(found->second.begin(), found->second.end(), buffer.begin() + static_cast<std::ptrdiff_t>(e.offset));
+  }
+}
+
 void write_optimizer(hid_t file, const model::ParamStore& model, const Optimizer& optimizer, const std::string& where) {
   H5Handle group(H5_CHECK(H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
   for (const std::string& name : optimizer.state_names()) {
-    H5Handle sub(H5_CHECK(H5Gcreate2(group, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
-    std::span<const float> buffer = optimizer.state(name);
-    for (const model::TensorEntry& e : model.entries()) {
-      if (!model::is_trainable(e.role)) continue;
-      std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
-      data::write_dataset(sub, e.name.c_str(), H5T_IEEE_F32LE, dims, buffer.data() + e.offset, where);
-    }
+    write_trainable_group(group, name.c_str(), model, optimizer.state(name), where);
   }
   data::write_string_attribute(file, "optimizer", optimizer_name(optimizer.kind()), where);
   data::write_int_attribute(file, "optimizer_steps", optimizer.step_count(), where);
@@ -37,6 +55,7 @@ void write_progress(hid_t file, const TrainingProgress& progress, std::int64_t u
   data::write_string_attribute(file, "seed", std::to_string(progress.seed), where);
   data::write_string_attribute(file, "config", progress.config_yaml, where);
   data::write_string_attribute(file, "metrics", progress.metrics_json, where);
+  data::write_string_attribute(file, "loop", progress.loop_json, where);
   data::write_string_attribute(file, "created", data::utc_timestamp_now(), where);
   data::write_string_attribute(file, "shrike_version", kVersion, where);
   data::write_string_attribute(file, "git_commit", kGitCommit, where);
@@ -59,23 +78,15 @@ void copy_state(const model::StateDict& state, const model::ParamStore& layout, 
 
 void read_optimizer(const fs::path& path, const model::ParamStore& model, Optimizer& optimizer) {
   for (const std::string& name : optimizer.state_names()) {
-    model::StateDict state = model::read_state_dict(path, "/optimizer/" + name);
-    std::span<float> buffer = optimizer.state(name);
-    for (const model::TensorEntry& e : model.entries()) {
-      if (!model::is_trainable(e.role)) continue;
-      auto found = state.floats.find(e.name);
-      if (found == state.floats.end() || found->second.size() != e.numel) {
-        fail_user("{}: optimizer state {} for {} is missing or has the wrong size", path.string(), name, e.name);
-      }
-      std::copy(found->second.begin(), found->second.end(), buffer.begin() + static_cast<std::ptrdiff_t>(e.offset));
-    }
+    read_trainable_group(path, "/optimizer/" + name, model, optimizer.state(name));
   }
 }
 
 }  // namespace
 
 void write_checkpoint(const fs::path& path, const model::ParamStore& model, const ModelEma* ema,
-                      const Optimizer* optimizer, const model::WeightsInfo& info, const TrainingProgress& progress) {
+                      const Optimizer* optimizer, const model::WeightsInfo& info, const TrainingProgress& progress,
+                      std::span<const float> accumulated_grads) {
   data::silence_hdf5_error_printing();
   const fs::path temp = temporary_sibling(path);
   const std::string where = path.string();
@@ -87,6 +98,7 @@ void write_checkpoint(const fs::path& path, const model::ParamStore& model, cons
       model::write_state_group(file, "ema", model, ema->float_state(), ema->counters(), where);
     }
     if (optimizer != nullptr) write_optimizer(file, model, *optimizer, where);
+    if (!accumulated_grads.empty()) write_trainable_group(file, "accumulated_grads", model, accumulated_grads, where);
     model::write_weights_attributes(file, info, where);
     write_progress(file, progress, ema != nullptr ? ema->updates() : 0, where);
     H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL), where);
@@ -111,6 +123,13 @@ CheckpointContents read_checkpoint(const fs::path& path, model::ParamStore& mode
   if (has_attribute(file, "seed")) p.seed = std::stoull(data::read_string_attribute(file, "seed", where));
   if (has_attribute(file, "config")) p.config_yaml = data::read_string_attribute(file, "config", where);
   if (has_attribute(file, "metrics")) p.metrics_json = data::read_string_attribute(file, "metrics", where);
+  if (has_attribute(file, "loop")) p.loop_json = data::read_string_attribute(file, "loop", where);
+  contents.has_accumulated_grads = model::file_has_group(path, "/accumulated_grads");
+  model.zero_grads();
+  if (contents.has_accumulated_grads) {
+    read_trainable_group(path, "/accumulated_grads", model, model.grads());
+    model.mark_all_grads_written();
+  }
   if (ema != nullptr && contents.has_ema) {
     model::StateDict state = model::read_state_dict(path, "/ema");
     model::check_state_dict(model, state, where + " /ema");
@@ -128,6 +147,11 @@ CheckpointContents read_checkpoint(const fs::path& path, model::ParamStore& mode
     optimizer->set_step_count(data::read_int_attribute(file, "optimizer_steps", where));
   }
   return contents;
+}
+
+std::string read_checkpoint_config(const fs::path& path) {
+  H5Handle file = data::open_hdf5_readonly(path.string(), "checkpoint");
+  return has_attribute(file, "config") ? data::read_string_attribute(file, "config", path.string()) : std::string();
 }
 
 }  // namespace shrike::train

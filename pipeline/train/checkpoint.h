@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include "pipeline/model/param_store.h"
@@ -31,16 +32,24 @@ struct TrainingProgress {
   std::uint64_t seed = 0;
   std::string config_yaml;         // the resolved experiment
   std::string metrics_json = "{}"; // the last epoch's metrics
+  // Where a mid-epoch checkpoint (on a signal, a time or credit limit) stopped, so that
+  // resuming continues exactly: the epoch in progress and its next batch, the
+  // optimizer-step gate, the running loss sums and the epochs planned (time=).
+  std::string loop_json = "{}";
 };
 
 // Writes the checkpoint; `ema` and `optimizer` may be null (then their groups are absent).
+// `accumulated_grads` (trainable order) is saved when a gradient accumulation is in
+// progress (a mid-epoch checkpoint between optimizer steps).
 void write_checkpoint(const std::filesystem::path& path, const model::ParamStore& model, const ModelEma* ema,
-                      const Optimizer* optimizer, const model::WeightsInfo& info, const TrainingProgress& progress);
+                      const Optimizer* optimizer, const model::WeightsInfo& info, const TrainingProgress& progress,
+                      std::span<const float> accumulated_grads = {});
 
 struct CheckpointContents {
   TrainingProgress progress;
   bool has_ema = false;
   bool has_optimizer = false;
+  bool has_accumulated_grads = false;  // then `model`'s gradient buffer was restored too
   std::string optimizer_kind;
 };
 
@@ -49,5 +58,8 @@ struct CheckpointContents {
 // mismatching tensor; another optimizer kind is a UserError too.
 CheckpointContents read_checkpoint(const std::filesystem::path& path, model::ParamStore& model, ModelEma* ema,
                                    Optimizer* optimizer);
+
+// The resolved experiment stored in a checkpoint ("" for a plain weights file).
+std::string read_checkpoint_config(const std::filesystem::path& path);
 
 }  // namespace shrike::train

@@ -1,0 +1,38 @@
+// pipeline/train/train_console.h
+//
+// What the user watches in the terminal, in the reference's format: the per-iteration
+// line "Epoch  mem  box_loss  cls_loss  dfl_loss  Instances  Size" with running mean
+// losses, a progress bar and images/s (redrawn on a terminal; a plain line every few
+// seconds otherwise, for logs and Slurm output files), and the validation header.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+namespace shrike::train {
+
+class TrainConsole {
+ public:
+  explicit TrainConsole(std::FILE* stream = stdout);
+
+  static std::string header();
+  // Called after each iteration; draws when it is time.
+  void progress(int epoch, int epochs, std::size_t batch, std::size_t batches, const double losses[3],
+                std::size_t instances, int imgsz, double images_per_second);
+  // Ends the epoch's line (prints the final state of the bar).
+  void end_epoch();
+  void line(const std::string& text);  // any other line (keeps the bar tidy)
+
+  // Resident memory of this process in GB (the reference's GPU_mem column on CPU).
+  static double resident_gb();
+
+ private:
+  std::FILE* stream_;
+  bool terminal_;
+  bool drawn_ = false;
+  std::string last_;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+}  // namespace shrike::train

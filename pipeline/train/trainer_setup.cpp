@@ -1,0 +1,193 @@
+// pipeline/train/trainer_setup.cpp: building a run (data, model, optimizer, loaders,
+// run folder) or restoring one from its checkpoint.
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "build_info.h"
+#include "pipeline/core/error.h"
+#include "pipeline/core/ordered_parallel.h"
+#include "pipeline/train/trainer_state.h"
+
+namespace shrike::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void LoopState::add_loss(const StepLoss& loss) {
+  const double items[3] = {loss.box, loss.cls, loss.dfl};
+  ++loss_count;
+  for (int i = 0; i < 3; ++i) {
+    loss_sum[i] += items[i];
+    mean_loss[i] = loss_sum[i] / static_cast<double>(loss_count);
+  }
+}
+
+void LoopState::reset_epoch_losses() {
+  for (int i = 0; i < 3; ++i) loss_sum[i] = mean_loss[i] = 0;
+  loss_count = 0;
+}
+
+json LoopState::to_json(std::int64_t last_opt_step) const {
+  return {{"epoch", epoch},
+          {"epochs", epochs},
+          {"next_batch", next_batch},
+          {"iteration", iteration},
+          {"loss_sum", {loss_sum[0], loss_sum[1], loss_sum[2]}},
+          {"loss_count", loss_count},
+          {"best_fitness", best_fitness},
+          {"has_best", has_best},
+          {"best_epoch", best_epoch},
+          {"train_seconds", train_seconds_before},
+          {"last_opt_step", last_opt_step}};
+}
+
+std::int64_t LoopState::from_json(const json& loop) {
+  epoch = loop.at("epoch");
+  epochs = loop.at("epochs");
+  next_batch = loop.at("next_batch");
+  iteration = loop.at("iteration");
+  for (int i = 0; i < 3; ++i) loss_sum[i] = loop.at("loss_sum").at(static_cast<std::size_t>(i));
+  loss_count = loop.at("loss_count");
+  for (int i = 0; i < 3; ++i) mean_loss[i] = loss_count ? loss_sum[i] / static_cast<double>(loss_count) : 0.0;
+  best_fitness = loop.at("best_fitness");
+  has_best = loop.at("has_best");
+  best_epoch = loop.at("best_epoch");
+  train_seconds_before = loop.at("train_seconds");
+  return loop.at("last_opt_step");
+}
+
+namespace {
+
+std::string current_user() {
+  const char* user = std::getenv("USER");
+  return user != nullptr ? user : "unknown";
+}
+
+}  // namespace
+
+Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from) : experiment_(experiment) {
+  const bool resuming = !resume_from.empty();
+  setup_model_and_data();
+  setup_optimizer();
+  loop_.epochs = experiment_.integer("epochs");
+  if (resuming) restore(resume_from);
+  setup_run_folder(resuming);
+}
+
+void Trainer::setup_model_and_data() {
+  auto log = [this](const std::string& line) { console_.line(line); };
+  data_ = open_training_data(experiment_, log);
+  const int nc = static_cast<int>(data_.names.size());
+  const auto seed = static_cast<std::uint64_t>(experiment_.integer("seed"));
+  model_ = build_training_model(experiment_, nc, seed);
+  if (!model_.note.empty()) console_.line(model_.note);
+  eval_model_ = std::make_unique<model::Model>(model_.model->spec());
+  ema_ = std::make_unique<ModelEma>(params());
+
+  const int batch = experiment_.integer("batch");
+  const int imgsz = experiment_.integer("imgsz");
+  data::TrainLoaderOptions options;
+  options.augment.imgsz = imgsz;
+  for (auto [field, key] : std::initializer_list<std::pair<double*, const char*>>{
+           {&options.augment.hsv_h, "hsv_h"}, {&options.augment.hsv_s, "hsv_s"}, {&options.augment.hsv_v, "hsv_v"},
+           {&options.augment.degrees, "degrees"}, {&options.augment.translate, "translate"},
+           {&options.augment.scale, "scale"}, {&options.augment.shear, "shear"},
+           {&options.augment.perspective, "perspective"}, {&options.augment.flipud, "flipud"},
+           {&options.augment.fliplr, "fliplr"}, {&options.augment.mosaic, "mosaic"}, {&options.augment.mixup, "mixup"}}) {
+    *field = experiment_.number(key);
+  }
+  options.batch = batch;
+  options.epochs = experiment_.integer("epochs");
+  options.close_mosaic = experiment_.integer("close_mosaic");
+  options.seed = seed;
+  const unsigned cores = available_cores();
+  options.workers = std::max(1u, std::min(static_cast<unsigned>(experiment_.integer("workers")), cores));
+  loader_ = std::make_unique<data::TrainLoader>(*data_.train, options);
+  if (data_.val) {
+    val_loader_ = std::make_unique<data::ValLoader>(*data_.val, imgsz, batch * 2, 32, options.workers);
+  } else if (experiment_.flag("val")) {
+    console_.line("note: the shards have no 'val' split; training without validation (val=False)");
+    experiment_.set("val", "false", "no val split");
+  }
+}
+
+void Trainer::setup_optimizer() {
+  OptimizerSettings settings;
+  settings.optimizer = experiment_.text("optimizer");
+  settings.lr0 = experiment_.number("lr0");
+  settings.momentum = experiment_.number("momentum");
+  settings.weight_decay = experiment_.number("weight_decay");
+  settings.warmup_bias_lr = experiment_.number("warmup_bias_lr");
+  settings.batch = experiment_.integer("batch");
+  settings.nbs = experiment_.integer("nbs");
+  settings.num_train_images = static_cast<std::int64_t>(data_.train->size());
+  settings.epochs = experiment_.integer("epochs");
+  settings.nc = static_cast<int>(data_.names.size());
+  const ResolvedOptimizer resolved = resolve_optimizer(settings);
+  if (!resolved.note.empty()) console_.line(resolved.note);
+  optimizer_ = std::make_unique<Optimizer>(params(), resolved);
+  schedule_.epochs = experiment_.integer("epochs");
+  schedule_.batches_per_epoch = static_cast<std::int64_t>(loader_->batches_per_epoch());
+  schedule_.batch = settings.batch;
+  schedule_.nbs = settings.nbs;
+  schedule_.lr0 = resolved.lr;
+  schedule_.lrf = experiment_.number("lrf");
+  schedule_.cos_lr = experiment_.flag("cos_lr");
+  schedule_.warmup_epochs = experiment_.number("warmup_epochs");
+  schedule_.warmup_bias_lr = resolved.warmup_bias_lr;
+  schedule_.warmup_momentum = experiment_.number("warmup_momentum");
+  schedule_.momentum = experiment_.number("momentum");
+  schedule_.optimizer_momentum = resolved.momentum;
+  BudgetSettings budget;
+  budget.time_hours = experiment_.number("time");
+  budget.credit_limit = experiment_.number("credit_limit");
+  budget.rate_per_hour = experiment_.number("rate");
+  budget.devices = 1;
+  budget_ = RunBudget(budget);
+}
+
+void Trainer::restore(const fs::path& checkpoint) {
+  CheckpointContents contents = read_checkpoint(checkpoint, params(), ema_.get(), optimizer_.get());
+  const json loop = json::parse(contents.progress.loop_json);
+  if (loop.empty()) fail_user("{} has no loop state: it was not written by `shrike train`", checkpoint.string());
+  gate_ = OptimizerStepGate(loop_.from_json(loop));
+  schedule_.epochs = loop_.epochs;
+  run_folder_.emplace(RunFolder::open_existing(checkpoint.parent_path().parent_path()));
+  folder().keep_results_through(loop_.epoch);
+  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"),
+                                     experiment_.number("rate"), 1, 0});
+  console_.line(fmt::format("resuming {} from {}: epoch {}, batch {}, {} optimizer steps", folder().dir().string(),
+                            checkpoint.string(), loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
+}
+
+void Trainer::setup_run_folder(bool resuming) {
+  if (!resuming) {
+    run_folder_.emplace(RunFolder::create(experiment_.text("project"), experiment_.text("name"),
+                                          experiment_.flag("exist_ok")));
+  }
+  folder().write_config(experiment_.to_yaml());
+  RunProvenance provenance;
+  provenance.shard_manifest_sha256 = data_.source_fingerprint;
+  provenance.devices = {"cpu"};
+  provenance.world_size = 1;
+  folder().write_provenance(provenance);
+  UsageIdentity identity;
+  identity.account = experiment_.text("account").empty() ? current_user() : experiment_.text("account");
+  identity.user = current_user();
+  identity.project = folder().project_name();
+  identity.run = folder().name();
+  if (const char* job = std::getenv("SLURM_JOB_ID")) identity.job_id = job;
+  identity.instance = experiment_.text("instance");
+  identity.gpus = 1;
+  folder().begin_segment(identity);
+  folder().set_status(RunState::kRunning, resuming ? "resumed" : "started", loop_.epoch, static_cast<long>(::getpid()));
+  folder().log_event(resuming ? "resume" : "start",
+                  {{"epoch", loop_.epoch}, {"shrike_version", kVersion}, {"git_commit", kGitCommit}});
+  tensorboard_.emplace(TensorBoardWriter::open(folder().dir()));
+  console_.line(fmt::format("run folder {}", folder().dir().string()));
+}
+
+}  // namespace shrike::train

@@ -1,0 +1,87 @@
+// pipeline/train/validator.cpp: eval forward, decode, NMS, mapping back, metrics.
+#include "pipeline/train/validator.h"
+
+#include <chrono>
+
+#include "kernels/detect_decode.h"
+#include "kernels/nms.h"
+#include "pipeline/model/modules.h"
+#include "pipeline/train/detect_step.h"
+
+namespace shrike::train {
+
+namespace {
+
+// The per-image labels of a batch, in original image coordinates.
+std::vector<std::vector<GroundTruth>> labels_of(const data::ValBatch& batch, const std::vector<LetterboxMapping>& maps) {
+  std::vector<std::vector<GroundTruth>> labels(batch.images_info.size());
+  for (std::size_t t = 0; t < batch.target_count(); ++t) {
+    const float* row = &batch.targets[t * 6];
+    const auto image = static_cast<std::size_t>(row[0]);
+    labels[image].push_back(label_to_original(static_cast<int>(row[1]), row + 2, batch.shape.w, batch.shape.h, maps[image]));
+  }
+  return labels;
+}
+
+LetterboxMapping mapping_of(const data::ValImageInfo& info) {
+  LetterboxMapping mapping;
+  mapping.gain = static_cast<float>(info.ratio_w);
+  mapping.pad_x = static_cast<float>(info.pad_left);
+  mapping.pad_y = static_cast<float>(info.pad_top);
+  mapping.original_width = info.orig_width;
+  mapping.original_height = info.orig_height;
+  return mapping;
+}
+
+}  // namespace
+
+ValidationResult run_validation(model::Model& model, const data::ValLoader& loader, const ValidationSettings& settings) {
+  const auto start = std::chrono::steady_clock::now();
+  ValidationResult result;
+  DetectionMetrics metrics(model.nc());
+  kernels::NmsConfig nms;
+  nms.conf_thres = settings.conf;
+  nms.iou_thres = settings.iou;
+  nms.max_det = settings.max_det;
+  std::vector<float> decoded;
+  for (std::size_t b = 0; b < loader.batch_count(); ++b) {
+    data::ValBatch batch = loader.load(b);
+    model::Graph& graph = model.graph(batch.shape);
+    if (settings.compute_loss) {  // runs the forward pass too
+      StepLoss loss = detect_forward_backward(model, batch.images.data(), batch.shape, batch.targets, false,
+                                              model::Mode::kEval);
+      result.box_loss += loss.box;
+      result.cls_loss += loss.cls;
+      result.dfl_loss += loss.dfl;
+    } else {
+      graph.forward(batch.images.data(), model::Mode::kEval);
+    }
+    std::vector<kernels::HeadLevel<float>> levels;
+    for (std::size_t l = 0; l < graph.outputs().size(); ++l) {
+      const kernels::Shape4 s = graph.shape(graph.outputs()[l]);
+      levels.push_back({graph.value(graph.outputs()[l]), s.h, s.w, model.strides()[l]});
+    }
+    const std::size_t anchors = kernels::detect_anchor_count<float>(levels);
+    decoded.resize(static_cast<std::size_t>(batch.shape.n) * anchors * (4 + model.nc()));
+    kernels::detect_decode_cpu<float>(levels, batch.shape.n, model.nc(), model::kRegMax, decoded.data());
+    auto detections = kernels::non_max_suppression_cpu(decoded.data(), batch.shape.n, static_cast<int>(anchors),
+                                                       model.nc(), nms);
+    std::vector<LetterboxMapping> maps;
+    for (const auto& info : batch.images_info) maps.push_back(mapping_of(info));
+    auto labels = labels_of(batch, maps);
+    for (std::size_t i = 0; i < detections.size(); ++i) {
+      scale_to_original(detections[i], maps[i]);
+      metrics.add_image(detections[i], labels[i]);
+    }
+    result.images += detections.size();
+  }
+  const double batches = std::max<std::size_t>(loader.batch_count(), 1);
+  result.box_loss /= batches;
+  result.cls_loss /= batches;
+  result.dfl_loss /= batches;
+  result.metrics = metrics.compute();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace shrike::train
