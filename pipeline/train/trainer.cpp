@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 
 #include "pipeline/core/error.h"
 #include "pipeline/core/interrupt.h"
@@ -113,6 +114,10 @@ void Trainer::optimizer_step() {
 
 StopReason Trainer::check_stop() {
   if (interrupt_requested()) return interrupt_signal() == SIGUSR1 ? StopReason::kPreempted : StopReason::kStopped;
+  // Test hook: stop as a SIGTERM would, after a given iteration (deterministic resume tests).
+  if (const char* at = std::getenv("SHRIKE_STOP_AT_ITERATION"); at != nullptr && loop_.iteration == std::atoll(at)) {
+    return StopReason::kStopped;
+  }
   const double elapsed = segment_seconds();
   if (budget_.time_is_up(loop_.train_seconds_before + elapsed)) return StopReason::kTimeUp;
   if (budget_.has_credit_limit() && elapsed - last_credit_check_ >= std::min(kCreditCheckSeconds, 5.0)) {
@@ -144,7 +149,7 @@ TrainOutcome Trainer::stop_mid_epoch(StopReason stop) {
 }
 
 TrainOutcome Trainer::finish() {
-  folder().set_status(RunState::kCompleted, loop_.finish_reason, loop_.epoch, static_cast<long>(::getpid()));
+  folder().set_status(RunState::kCompleted, loop_.finish_reason, loop_.epoch + 1, static_cast<long>(::getpid()));
   folder().log_event("finish", {{"reason", loop_.finish_reason}, {"best_fitness", loop_.best_fitness}});
   folder().update_segment_end();
   folder().flush_durably();

@@ -13,6 +13,7 @@
 // paused on the credit limit 3; stopped by SIGTERM/SIGINT 4; preempted by SIGUSR1
 // (Slurm's warning, `--signal=B:USR1@...`: requeue and resume) 5. A second signal
 // exits at once; files are replaced atomically, so nothing is corrupted.
+// Test hook: SHRIKE_STOP_AT_ITERATION=N stops (as SIGTERM does) after iteration N.
 #pragma once
 
 #include <filesystem>

@@ -2,6 +2,7 @@
 // run folder) or restoring one from its checkpoint.
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -62,6 +63,7 @@ std::int64_t LoopState::from_json(const json& loop) {
 namespace {
 
 std::string current_user() {
+  if (const passwd* entry = ::getpwuid(::getuid()); entry != nullptr && entry->pw_name != nullptr) return entry->pw_name;
   const char* user = std::getenv("USER");
   return user != nullptr ? user : "unknown";
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# tests/integration/train_lifecycle.sh SHRIKE: `shrike train` end to end on a small
+# synthetic set: the run folder contract; a run stopped in the middle of an epoch and
+# resumed ends bit-identical to the uninterrupted run (h5diff of the weights); SIGTERM
+# saves a checkpoint, sets status "stopped" and exits 4; val=False still writes epoch
+# rows (the final epoch validates); bad keys are errors with a suggestion.
+set -uo pipefail
+shrike=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+cd "$work"
+"$shrike" synth --out synth --train 24 --val 8 --seed 4 >/dev/null 2>&1
+"$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null
+common=(model=yolov8n.yaml data=shards imgsz=64 batch=8 epochs=3 workers=2 optimizer=SGD close_mosaic=1 "project=$work/runs")
+
+# 1. uninterrupted run and the run-folder contract
+"$shrike" train "${common[@]}" name=full >full.log 2>&1 || fail "full run exited $?: $(tail -5 full.log)"
+run=runs/full
+for f in config.yaml results.csv metrics.jsonl results.svg status.json usage.json run.json train.log weights/last.h5 weights/best.h5; do
+  [ -e "$run/$f" ] || fail "run folder lacks $f"
+done
+ls "$run"/events.out.tfevents.* >/dev/null 2>&1 || fail "no TensorBoard event file"
+[ "$(head -1 "$run/results.csv")" = "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2" ] ||
+  fail "results.csv header: $(head -1 "$run/results.csv")"
+[ "$(wc -l < "$run/results.csv")" -eq 4 ] || fail "results.csv has $(wc -l < "$run/results.csv") lines, expected 4"
+grep -q '"state": "completed"' "$run/status.json" || fail "status: $(cat "$run/status.json")"
+grep -q '"segments"' "$run/usage.json" || fail "usage.json without segments"
+
+# 2. stopped mid-epoch 2 (iteration 4 of 3 per epoch), resumed: identical weights
+SHRIKE_STOP_AT_ITERATION=4 "$shrike" train "${common[@]}" name=split >split1.log 2>&1
+code=$?
+[ "$code" -eq 4 ] || fail "stopped run exited $code, expected 4: $(tail -3 split1.log)"
+grep -q '"state": "stopped"' runs/split/status.json || fail "status after stop: $(cat runs/split/status.json)"
+"$shrike" train resume=runs/split >split2.log 2>&1 || fail "resume exited $?: $(tail -5 split2.log)"
+grep -q '"state": "completed"' runs/split/status.json || fail "resumed status: $(cat runs/split/status.json)"
+h5diff runs/full/weights/last.h5 runs/split/weights/last.h5 /model /model >diff.txt 2>&1 ||
+  fail "resumed weights differ from the uninterrupted run: $(head -5 diff.txt)"
+h5diff runs/full/weights/last.h5 runs/split/weights/last.h5 /ema /ema >/dev/null 2>&1 || fail "resumed EMA differs"
+cut -d, -f1,3- runs/full/results.csv >a.csv
+cut -d, -f1,3- runs/split/results.csv >b.csv
+cmp -s a.csv b.csv || fail "results.csv (without time) differs: $(diff a.csv b.csv | head -4)"
+[ "$(grep -c '"start"' runs/split/usage.json)" -eq 2 ] || fail "usage.json should have 2 segments"
+
+# 3. SIGTERM: checkpoint, status stopped, exit 4
+"$shrike" train "${common[@]}" epochs=50 name=term >term.log 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  grep -q '"type":"train"' runs/term/metrics.jsonl 2>/dev/null && break
+  sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+code=$?
+[ "$code" -eq 4 ] || fail "SIGTERM run exited $code, expected 4: $(tail -3 term.log)"
+grep -q '"state": "stopped"' runs/term/status.json || fail "status after SIGTERM: $(cat runs/term/status.json)"
+"$shrike" model info runs/term/weights/last.h5 >/dev/null || fail "last.h5 after SIGTERM does not load"
+
+# 4. val=False: epoch rows with empty metric cells (the final epoch still validates,
+#    as the reference does)
+"$shrike" train "${common[@]}" epochs=2 val=False name=noval >noval.log 2>&1 || fail "val=False run failed"
+row=$(sed -n 2p runs/noval/results.csv)
+[ "$(cut -d, -f6-12 <<<"$row")" = ",,,,,," ] || fail "val=False row should have empty metrics: $row"
+row=$(sed -n 3p runs/noval/results.csv)
+[ -n "$(cut -d, -f6 <<<"$row")" ] || fail "the final epoch should be validated: $row"
+
+# 5. bad keys
+out=$("$shrike" train "${common[@]}" epoch=3 2>&1)
+[ $? -eq 1 ] && grep -q "unknown key 'epoch'; did you mean 'epochs'" <<<"$out" || fail "bad key: $out"
+
+[ "$failures" -eq 0 ] && echo "PASS: train lifecycle" || exit 1
