@@ -23,6 +23,8 @@ constexpr std::array kSubcommands{
     Subcommand{"synth", "write a deterministic synthetic detection dataset (YOLO format)", run_synth},
     Subcommand{"shard", "decode, resize and validate a YOLO dataset into HDF5 shards", run_shard},
     Subcommand{"train", "train a detector from an experiment (YAML and/or key=value settings)", run_train},
+    Subcommand{"val", "validate a weights or checkpoint file on a dataset", run_val},
+    Subcommand{"resume", "continue a stopped, preempted or paused run exactly", run_resume},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
     Subcommand{"debug", "one forward/backward step on a fixed batch, for parity with PyTorch", run_debug},
 };

@@ -47,5 +47,7 @@ int run_shard(const Args& args);
 int run_model(const Args& args);
 int run_debug(const Args& args);
 int run_train(const Args& args);
+int run_val(const Args& args);
+int run_resume(const Args& args);
 
 }  // namespace shrike::cli

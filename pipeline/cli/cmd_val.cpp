@@ -1,0 +1,99 @@
+// pipeline/cli/cmd_val.cpp: `shrike val WEIGHTS --data DATA [key=value ...]`: the
+// trainer's validator, standalone: metrics of a weights or checkpoint file (its EMA
+// weights) on a shard folder or data.yaml split.
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/cli/command_table.h"
+#include "pipeline/core/error.h"
+#include "pipeline/core/ordered_parallel.h"
+#include "pipeline/data/batch_loader.h"
+#include "pipeline/model/model_loading.h"
+#include "pipeline/train/experiment.h"
+#include "pipeline/train/training_inputs.h"
+#include "pipeline/train/validator.h"
+
+namespace shrike::cli {
+
+namespace {
+
+void print_val_help() {
+  fmt::print(
+      "usage: shrike val WEIGHTS --data DATA [imgsz=S] [batch=B] [conf=C] [iou=I] [max_det=N] [split=val] [--json]\n\n"
+      "Validate a weights or checkpoint file (a checkpoint's EMA weights) as the trainer does\n"
+      "every epoch: rectangular letterboxed batches, NMS, mAP50, mAP50-95, P and R at the\n"
+      "best F1, per-class table. DATA is a shard folder or a data.yaml.\n\n"
+      "Example:\n  shrike val runs/detect/exp/weights/best.h5 --data shards/coco128 imgsz=640\n");
+}
+
+}  // namespace
+
+int run_val(const Args& args) {
+  std::string weights, data, split = "val";
+  bool as_json = false;
+  std::vector<std::string> overrides;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      print_val_help();
+      return 0;
+    }
+    if (arg == "--data" && i + 1 < args.size()) {
+      data = args[++i];
+    } else if (arg == "--json") {
+      as_json = true;
+    } else if (arg.rfind("split=", 0) == 0) {
+      split = arg.substr(6);
+    } else if (arg.find('=') != std::string::npos) {
+      overrides.push_back(arg);
+    } else if (weights.empty()) {
+      weights = arg;
+    } else {
+      fail_user("shrike val: unexpected argument '{}'. Run `shrike val --help`.", arg);
+    }
+  }
+  if (weights.empty() || data.empty()) fail_user("shrike val needs WEIGHTS and --data DATA. Run `shrike val --help`.");
+  model::LoadedModel loaded = model::load_model(weights);
+  overrides.push_back("data=" + data);
+  if (loaded.weights) overrides.insert(overrides.begin(), "imgsz=" + std::to_string(loaded.weights->imgsz));
+  train::Experiment experiment = train::Experiment::load("", overrides);
+  train::TrainingData shards = train::open_training_data(experiment, [](const std::string& line) { fmt::print("{}\n", line); });
+  data::ShardSet set(shards.shard_dir, split);
+  if (static_cast<int>(shards.names.size()) != loaded.model->nc()) {
+    fail_user("{} predicts {} classes but {} has {}", weights, loaded.model->nc(), data, shards.names.size());
+  }
+  data::ValLoader loader(set, experiment.integer("imgsz"), experiment.is_set_by_user("batch") ? experiment.integer("batch") : 32,
+                         32, available_cores());
+  train::ValidationSettings settings;
+  settings.conf = static_cast<float>(experiment.number("conf"));
+  settings.iou = experiment.number("iou");
+  settings.max_det = experiment.integer("max_det");
+  train::ValidationResult result = train::run_validation(*loaded.model, loader, settings);
+  if (as_json) {
+    const train::MetricsResult& m = result.metrics;
+    fmt::print("{}\n", nlohmann::json{{"precision", m.precision}, {"recall", m.recall}, {"mAP50", m.map50},
+                                      {"mAP50-95", m.map50_95}, {"fitness", m.fitness}, {"images", result.images},
+                                      {"seconds", result.seconds}}.dump());
+  } else {
+    fmt::print("{}", train::format_class_table(result.metrics, shards.names, true));
+    fmt::print("{} images in {:.1f} s; val losses box {:.4f} cls {:.4f} dfl {:.4f}\n", result.images, result.seconds,
+               result.box_loss, result.cls_loss, result.dfl_loss);
+  }
+  return 0;
+}
+
+int run_resume(const Args& args) {
+  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+    fmt::print("usage: shrike resume RUN_DIR [key=value ...]\n\n"
+               "Continue a stopped, preempted or paused run exactly where its last checkpoint left\n"
+               "it (same epoch, batch, optimizer state, EMA and data order), in the foreground,\n"
+               "appending to the same run folder. Same as `shrike train resume=RUN_DIR`.\n");
+    return args.empty() ? 1 : 0;
+  }
+  Args forwarded{"resume=" + args[0]};
+  forwarded.insert(forwarded.end(), args.begin() + 1, args.end());
+  return run_train(forwarded);
+}
+
+}  // namespace shrike::cli
