@@ -25,6 +25,7 @@
 #include "pipeline/core/ordered_parallel.h"
 #include "pipeline/core/progress.h"
 #include "pipeline/core/sha256.h"
+#include "pipeline/core/utc_time.h"
 #include "pipeline/data/image_codec.h"
 #include "pipeline/data/label_file.h"
 #include "pipeline/data/sample_problem.h"

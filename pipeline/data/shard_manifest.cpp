@@ -3,7 +3,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <ctime>
 #include <fstream>
 
 #include "pipeline/core/error.h"
@@ -46,14 +45,6 @@ SplitManifest split_from_json(const json& in) {
 
 }  // namespace
 
-std::string utc_timestamp_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 std::string manifest_to_json(const ShardManifest& manifest) {
   json splits = json::object();

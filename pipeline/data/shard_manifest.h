@@ -62,7 +62,5 @@ std::string manifest_to_json(const ShardManifest& manifest);
 // or malformed (with a hint to run `shrike shard`).
 ShardManifest read_manifest(const std::filesystem::path& dir);
 
-// "2026-11-22T18:00:00Z" for now.
-std::string utc_timestamp_now();
 
 }  // namespace shrike::data

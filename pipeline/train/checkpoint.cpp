@@ -4,6 +4,7 @@
 #include "build_info.h"
 #include "pipeline/core/atomic_file.h"
 #include "pipeline/core/error.h"
+#include "pipeline/core/utc_time.h"
 #include "pipeline/data/hdf5_check.h"
 #include "pipeline/data/shard_manifest.h"
 
@@ -56,7 +57,7 @@ void write_progress(hid_t file, const TrainingProgress& progress, std::int64_t u
   data::write_string_attribute(file, "config", progress.config_yaml, where);
   data::write_string_attribute(file, "metrics", progress.metrics_json, where);
   data::write_string_attribute(file, "loop", progress.loop_json, where);
-  data::write_string_attribute(file, "created", data::utc_timestamp_now(), where);
+  data::write_string_attribute(file, "created", utc_timestamp_now(), where);
   data::write_string_attribute(file, "shrike_version", kVersion, where);
   data::write_string_attribute(file, "git_commit", kGitCommit, where);
 }

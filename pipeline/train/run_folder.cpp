@@ -31,14 +31,6 @@ using nlohmann::ordered_json;
 
 // ---- small helpers --------------------------------------------------------------------
 
-std::string format_utc_iso8601(WallClock::time_point time) {
-  std::time_t seconds = WallClock::to_time_t(time);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 WallClock::time_point parse_utc_iso8601(std::string_view text, std::string_view where) {
   std::tm utc{};

@@ -31,6 +31,8 @@
 
 #include <array>
 #include <chrono>
+
+#include "pipeline/core/utc_time.h"
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -43,8 +45,7 @@ namespace shrike::train {
 
 using WallClock = std::chrono::system_clock;
 
-// "2026-11-01T10:00:00Z" (UTC, whole seconds), the time format of every run-folder file.
-std::string format_utc_iso8601(WallClock::time_point time);
+// Times in run-folder files are format_utc_iso8601 (pipeline/core/utc_time.h).
 // Parses format_utc_iso8601's output (fractional seconds accepted and dropped).
 // Throws UserError naming `where` if `text` is not such a time.
 WallClock::time_point parse_utc_iso8601(std::string_view text, std::string_view where);

@@ -21,8 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture(const std::string& name) { return fs::path(SHRIKE_SOURCE_DIR) / "tests/reference/fixtures" / name; }
-
 ResolvedOptimizer sgd() {
   OptimizerSettings settings;
   settings.optimizer = "SGD";
@@ -31,11 +29,11 @@ ResolvedOptimizer sgd() {
 
 // A tiny model after one real optimizer step, so every buffer holds something.
 struct TrainedTiny {
-  model::LoadedModel loaded = model::load_model(fixture("tiny.weights.h5").string());
+  model::LoadedModel loaded = model::load_model(test::fixture_path("tiny.weights.h5").string());
   ModelEma ema{loaded.model->params()};
   Optimizer optimizer{loaded.model->params(), sgd()};
   TrainedTiny() {
-    ParityBatch batch = read_parity_batch(fixture("tiny.batch.h5"));
+    ParityBatch batch = read_parity_batch(test::fixture_path("tiny.batch.h5"));
     run_debug_step(*loaded.model, batch);
     optimizer.step(loaded.model->params());
     ema.update(loaded.model->params());
@@ -49,7 +47,7 @@ TEST(Checkpoint, RoundTripIsExact) {
   TrainingProgress progress{7, 1234, 0.625, 99, "epochs: 10\nlr0: 0.01\n", R"({"mAP50": 0.5})"};
   write_checkpoint(dir / "last.h5", a.loaded.model->params(), &a.ema, &a.optimizer, a.info(), progress);
 
-  model::LoadedModel fresh = model::load_model(fixture("tiny.weights.h5").string());
+  model::LoadedModel fresh = model::load_model(test::fixture_path("tiny.weights.h5").string());
   ModelEma ema(fresh.model->params());
   Optimizer optimizer(fresh.model->params(), sgd());
   CheckpointContents contents = read_checkpoint(dir / "last.h5", fresh.model->params(), &ema, &optimizer);
@@ -88,7 +86,7 @@ TEST(Checkpoint, MismatchesAreNamed) {
               std::string::npos)
         << error.what();
   }
-  model::LoadedModel fresh = model::load_model(fixture("tiny.weights.h5").string());
+  model::LoadedModel fresh = model::load_model(test::fixture_path("tiny.weights.h5").string());
   OptimizerSettings adamw;
   adamw.optimizer = "AdamW";
   Optimizer other_optimizer(fresh.model->params(), resolve_optimizer(adamw));
@@ -120,7 +118,7 @@ TEST(Checkpoint, SurvivesSigkillAtAnyInstant) {
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
-    model::LoadedModel fresh = model::load_model(fixture("tiny.weights.h5").string());
+    model::LoadedModel fresh = model::load_model(test::fixture_path("tiny.weights.h5").string());
     ModelEma ema(fresh.model->params());
     Optimizer optimizer(fresh.model->params(), sgd());
     CheckpointContents contents;

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "kernels/optimizer_update.h"
+#include "tests/unit/test_support.h"
 #include "pipeline/core/error.h"
 #include "pipeline/data/hdf5_check.h"
 #include "pipeline/model/model_loading.h"
@@ -29,17 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 using data::H5Handle;
 using kernels::UpdateSpan;
-
-fs::path fixture(const std::string& name) { return fs::path(SHRIKE_SOURCE_DIR) / "tests/reference/fixtures" / name; }
-
-std::vector<double> read_doubles(hid_t file, const std::string& name) {
-  std::vector<hsize_t> dims = data::dataset_dims(file, name.c_str(), "fixture");
-  std::size_t n = 1;
-  for (hsize_t d : dims) n *= d;
-  std::vector<double> out(n);
-  data::read_dataset(file, name.c_str(), H5T_NATIVE_DOUBLE, out.data(), "fixture");
-  return out;
-}
 
 double read_double_attribute(hid_t object, const char* name) {
   H5Handle attribute(H5Aopen(object, name, H5P_DEFAULT));
@@ -282,7 +272,7 @@ TEST(OptimizerSettings, BadSettingsAreUserErrors) {
   expect_user_error(OptimizerSettings{}, "optimizer=auto needs the training-set size");
 }
 
-model::LoadedModel load_tiny() { return model::load_model(fixture("tiny.weights.h5").string()); }
+model::LoadedModel load_tiny() { return model::load_model(test::fixture_path("tiny.weights.h5").string()); }
 
 // build_optimizer's rule, by name and module type: "bias" in the name -> pg0, a
 // BatchNorm weight -> pg2, any other weight -> pg1.
@@ -366,7 +356,7 @@ struct TinyRun {
 TinyRun run_tiny(OptimizerKind kind, double lr, int steps = 10) {
   model::LoadedModel tiny = load_tiny();
   model::ParamStore& store = tiny.model->params();
-  const ParityBatch batch = read_parity_batch(fixture("tiny.batch.h5"));
+  const ParityBatch batch = read_parity_batch(test::fixture_path("tiny.batch.h5"));
   ResolvedOptimizer config;
   config.kind = kind;
   config.lr = lr;
@@ -394,7 +384,7 @@ double worst_state_error(hid_t file, const std::string& group, const model::Para
                          std::string* worst_name) {
   double worst = 0;
   for (const model::TensorEntry& e : store.entries()) {
-    const std::vector<double> ref = read_doubles(file, group + "/" + e.name);
+    const std::vector<double> ref = test::read_hdf5_doubles(file, group + "/" + e.name);
     if (e.role == model::TensorRole::kCounter) {
       if (counters) {
         EXPECT_EQ((*counters)[e.offset], static_cast<std::int64_t>(ref[0])) << e.name;
@@ -427,10 +417,10 @@ void print_errors(const char* what, const std::vector<double>& errors) {
 
 TinyErrors compare_tiny(const std::string& expected, const TinyRun& run, const char* label) {
   data::silence_hdf5_error_printing();
-  H5Handle file(H5Fopen(fixture(expected).c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  H5Handle file(H5Fopen(test::fixture_path(expected).c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   EXPECT_GE(file.get(), 0) << expected;
-  const std::vector<double> losses = read_doubles(file, "loss_trajectory");  // (10, 4)
-  const std::vector<double> norms = read_doubles(file, "grad_norm_trajectory");
+  const std::vector<double> losses = test::read_hdf5_doubles(file, "loss_trajectory");  // (10, 4)
+  const std::vector<double> norms = test::read_hdf5_doubles(file, "grad_norm_trajectory");
   TinyErrors out;
   for (std::size_t k = 0; k < run.losses.size(); ++k) {
     out.loss.push_back(rel_l2(run.losses[k].data(), losses.data() + 4 * k, 4));
@@ -490,7 +480,7 @@ TEST(TinyTraining, SgdFirstStepsMatchPyTorch) {
 void read_state(hid_t file, const std::string& group, const model::ParamStore& store, std::span<float> floats,
                 std::span<std::int64_t> counters) {
   for (const model::TensorEntry& e : store.entries()) {
-    const std::vector<double> ref = read_doubles(file, group + "/" + e.name);
+    const std::vector<double> ref = test::read_hdf5_doubles(file, group + "/" + e.name);
     ASSERT_EQ(ref.size(), e.numel) << e.name;
     for (std::size_t k = 0; k < e.numel; ++k) {
       if (e.role == model::TensorRole::kCounter) counters[e.offset + k] = static_cast<std::int64_t>(ref[k]);
@@ -503,7 +493,7 @@ TEST(ModelEma, OneUpdateMatchesPyTorchToRounding) {
   model::LoadedModel tiny = load_tiny();
   model::ParamStore& store = tiny.model->params();
   data::silence_hdf5_error_printing();
-  H5Handle file(H5Fopen(fixture("tiny_ema.expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  H5Handle file(H5Fopen(test::fixture_path("tiny_ema.expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   ASSERT_GE(file.get(), 0);
   read_state(file, "model", store, store.float_state(), store.counters());
   ModelEma ema(store, data::read_int_attribute(file, "updates_before", "fixture"));
@@ -550,7 +540,7 @@ void expect_close(double ours, double ref, const std::string& what) {
 }
 
 TEST(LrSchedule, ReproducesTheTrainerReplay) {
-  std::ifstream in(fixture("schedule.json"));
+  std::ifstream in(test::fixture_path("schedule.json"));
   const nlohmann::json doc = nlohmann::json::parse(in);
   int runs = 0;
   for (const auto& [name, run] : doc.at("runs").items()) {

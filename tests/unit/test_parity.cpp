@@ -20,18 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using data::H5Handle;
 
-fs::path fixture(const std::string& name) { return fs::path(SHRIKE_SOURCE_DIR) / "tests/reference/fixtures" / name; }
-
-// A float dataset of an HDF5 file, flattened.
-std::vector<double> read_doubles(hid_t file, const std::string& name) {
-  std::vector<hsize_t> dims = data::dataset_dims(file, name.c_str(), "fixture");
-  std::size_t n = 1;
-  for (hsize_t d : dims) n *= d;
-  std::vector<double> out(n);
-  data::read_dataset(file, name.c_str(), H5T_NATIVE_DOUBLE, out.data(), "fixture");
-  return out;
-}
-
 double rel_l2(const float* a, const std::vector<double>& b) {
   double num = 0, den = 0;
   for (std::size_t i = 0; i < b.size(); ++i) {
@@ -57,25 +45,25 @@ class Parity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Parity, OneTrainingStepMatchesPyTorch) {
   const std::string stem = GetParam();
-  model::LoadedModel loaded = model::load_model(fixture(stem + ".weights.h5").string());
-  ParityBatch batch = read_parity_batch(fixture(stem + ".batch.h5"));
+  model::LoadedModel loaded = model::load_model(test::fixture_path(stem + ".weights.h5").string());
+  ParityBatch batch = read_parity_batch(test::fixture_path(stem + ".batch.h5"));
   StepLoss loss = run_debug_step(*loaded.model, batch);
   model::Model& model = *loaded.model;
   model::Graph& graph = model.graph(batch.shape);
 
   data::silence_hdf5_error_printing();
-  H5Handle expected(H5Fopen(fixture(stem + ".expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  H5Handle expected(H5Fopen(test::fixture_path(stem + ".expected.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   ASSERT_GE(expected.get(), 0);
   const char* levels[] = {"outputs/p3", "outputs/p4", "outputs/p5"};
   for (int l = 0; l < 3; ++l) {
-    std::vector<double> ref = read_doubles(expected, levels[l]);
+    std::vector<double> ref = test::read_hdf5_doubles(expected, levels[l]);
     ASSERT_EQ(ref.size(), graph.shape(graph.outputs()[l]).numel());
     EXPECT_LT(rel_l2(graph.value(graph.outputs()[l]), ref), 1e-4) << levels[l];
   }
-  std::vector<double> ref_loss = read_doubles(expected, "loss");
+  std::vector<double> ref_loss = test::read_hdf5_doubles(expected, "loss");
   const float ours[3] = {static_cast<float>(loss.box), static_cast<float>(loss.cls), static_cast<float>(loss.dfl)};
   EXPECT_LT(rel_l2(ours, ref_loss), 1e-4);
-  const double ref_total = read_doubles(expected, "loss_total")[0];
+  const double ref_total = test::read_hdf5_doubles(expected, "loss_total")[0];
   EXPECT_NEAR(loss.total, ref_total, 1e-4 * std::fabs(ref_total));
 
   model::ParamStore& params = model.params();
@@ -87,7 +75,7 @@ TEST_P(Parity, OneTrainingStepMatchesPyTorch) {
     if (model::is_trainable(e.role)) {
       const std::string dataset = "grads/" + e.name;
       ASSERT_GT(H5Lexists(expected, dataset.c_str(), H5P_DEFAULT), 0) << "fixture lacks " << dataset;
-      std::vector<double> ref = read_doubles(expected, dataset);
+      std::vector<double> ref = test::read_hdf5_doubles(expected, dataset);
       ASSERT_EQ(ref.size(), e.numel) << e.name;
       if (flagged_zero(expected, dataset)) {  // zero in exact arithmetic: absolute bound
         EXPECT_LT(norm(params.grad(i), e.numel), 1e-5) << e.name;
@@ -101,10 +89,10 @@ TEST_P(Parity, OneTrainingStepMatchesPyTorch) {
       }
       ++compared;
     } else if (e.role == model::TensorRole::kRunningMean || e.role == model::TensorRole::kRunningVar) {
-      std::vector<double> ref = read_doubles(expected, "state_after/" + e.name);
+      std::vector<double> ref = test::read_hdf5_doubles(expected, "state_after/" + e.name);
       EXPECT_LT(rel_l2(params.value(i), ref), 1e-5) << e.name;
     } else if (e.role == model::TensorRole::kCounter) {
-      EXPECT_EQ(*params.counter(i), static_cast<std::int64_t>(read_doubles(expected, "state_after/" + e.name)[0]))
+      EXPECT_EQ(*params.counter(i), static_cast<std::int64_t>(test::read_hdf5_doubles(expected, "state_after/" + e.name)[0]))
           << e.name;
     }
   }
@@ -119,14 +107,14 @@ TEST(DebugStepCli, WritesTheParityContract) {
   test::TempDir dir;
   const std::string out = (dir / "step.h5").string();
   test::CommandResult result =
-      test::run_shrike({"debug", "step", "--weights", fixture("yolov8n_s128_b3.weights.h5").string(), "--batch",
-                        fixture("yolov8n_s128_b3.batch.h5").string(), "--out", out});
+      test::run_shrike({"debug", "step", "--weights", test::fixture_path("yolov8n_s128_b3.weights.h5").string(), "--batch",
+                        test::fixture_path("yolov8n_s128_b3.batch.h5").string(), "--out", out});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   H5Handle file(H5Fopen(out.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   ASSERT_GE(file.get(), 0);
-  EXPECT_EQ(read_doubles(file, "outputs/p3").size(), 3u * 68 * 16 * 16);
-  EXPECT_EQ(read_doubles(file, "loss").size(), 3u);
-  EXPECT_EQ(read_doubles(file, "grads/model.0.conv.weight").size(), 16u * 3 * 3 * 3);
+  EXPECT_EQ(test::read_hdf5_doubles(file, "outputs/p3").size(), 3u * 68 * 16 * 16);
+  EXPECT_EQ(test::read_hdf5_doubles(file, "loss").size(), 3u);
+  EXPECT_EQ(test::read_hdf5_doubles(file, "grads/model.0.conv.weight").size(), 16u * 3 * 3 * 3);
   test::CommandResult missing = test::run_shrike({"debug", "step", "--weights", "nope.h5", "--batch", "b.h5", "--out", out});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("nope.h5 does not exist"), std::string::npos) << missing.output;

@@ -2,6 +2,7 @@
 #include "tests/unit/test_support.h"
 
 #include <png.h>
+#include "pipeline/data/hdf5_check.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,6 +129,19 @@ void write_bytes(const fs::path& path, const std::vector<unsigned char>& bytes) 
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+fs::path fixture_path(const std::string& name) {
+  return fs::path(SHRIKE_SOURCE_DIR) / "tests/reference/fixtures" / name;
+}
+
+std::vector<double> read_hdf5_doubles(std::int64_t file, const std::string& dataset) {
+  std::vector<hsize_t> dims = data::dataset_dims(file, dataset.c_str(), "fixture");
+  std::size_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  std::vector<double> out(n);
+  data::read_dataset(file, dataset.c_str(), H5T_NATIVE_DOUBLE, out.data(), "fixture");
+  return out;
 }
 
 }  // namespace shrike::test

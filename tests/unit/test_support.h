@@ -4,6 +4,7 @@
 // small file, running the real `shrike` binary and capturing its exit code and output.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -44,6 +45,11 @@ std::vector<unsigned char> random_bytes(std::size_t count, unsigned seed);
 std::vector<unsigned char> pattern_rgb(int height, int width, unsigned seed);
 
 void write_bytes(const std::filesystem::path& path, const std::vector<unsigned char>& bytes);
+
+// A committed reference fixture: tests/reference/fixtures/<name>.
+std::filesystem::path fixture_path(const std::string& name);
+// A float dataset of an open HDF5 file (a fixture), flattened, as doubles.
+std::vector<double> read_hdf5_doubles(std::int64_t file, const std::string& dataset);
 
 // Runs the built `shrike` with `args` (each shell-quoted) and captures its output.
 CommandResult run_shrike(const std::vector<std::string>& args);
