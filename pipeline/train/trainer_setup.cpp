@@ -159,8 +159,14 @@ void Trainer::restore(const fs::path& checkpoint) {
   schedule_.epochs = loop_.epochs;
   run_folder_.emplace(RunFolder::open_existing(checkpoint.parent_path().parent_path()));
   folder().keep_results_through(loop_.epoch);
-  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"),
-                                     experiment_.number("rate"), 1, 0});
+  // Credits already spent by the run's earlier segments count against its limit.
+  double seconds_before = 0;
+  for (const UsageSegment& segment : folder().usage().segments) {
+    seconds_before += std::chrono::duration<double>(segment.end - segment.start).count();
+  }
+  const double rate = experiment_.number("rate");
+  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate, 1,
+                                     seconds_before / 3600.0 * rate});
   console_.line(fmt::format("resuming {} from {}: epoch {}, batch {}, {} optimizer steps", folder().dir().string(),
                             checkpoint.string(), loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
 }

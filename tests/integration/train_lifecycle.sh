@@ -65,7 +65,53 @@ row=$(sed -n 2p runs/noval/results.csv)
 row=$(sed -n 3p runs/noval/results.csv)
 [ -n "$(cut -d, -f6 <<<"$row")" ] || fail "the final epoch should be validated: $row"
 
-# 5. bad keys
+# 5. credit limit: at 1 credit per second (rate 3600 per hour) a limit of 72 credits
+#    pauses at the first check (after 5 s: 5 s spent + 60 s until the next check + 10 s
+#    for the checkpoint would pass 72) with a checkpoint, state paused, exit 3; resumed
+#    with a larger limit it trains on (stopped two iterations later by the test hook),
+#    and usage.json has both segments.
+"$shrike" train "${common[@]}" epochs=400 credit_limit=72 rate=3600 name=credits >credits.log 2>&1
+code=$?
+[ "$code" -eq 3 ] || fail "credit-limited run exited $code, expected 3: $(tail -3 credits.log)"
+grep -q '"state": "paused"' runs/credits/status.json && grep -q '"reason": "credits"' runs/credits/status.json ||
+  fail "status after the credit pause: $(cat runs/credits/status.json)"
+"$shrike" model info runs/credits/weights/last.h5 >/dev/null || fail "last.h5 after the credit pause does not load"
+iteration=$(/usr/bin/python3 -c '
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip().endswith("}")]
+pause = [e for e in events if e.get("type") == "event" and e.get("event") == "pause"][-1]
+print(pause["epoch"] * 3 + pause["next_batch"])' runs/credits/metrics.jsonl)
+SHRIKE_STOP_AT_ITERATION=$((iteration + 2)) "$shrike" resume runs/credits credit_limit=1000000 >credits2.log 2>&1
+code=$?
+[ "$code" -eq 4 ] || fail "resumed credit run exited $code, expected 4 (test hook): $(tail -3 credits2.log)"
+[ "$(grep -c '"start"' runs/credits/usage.json)" -eq 2 ] || fail "usage.json should have 2 segments after resume"
+
+# 6. SIGKILL at an arbitrary moment after the first checkpoint: last.h5 still loads,
+#    metrics.jsonl parses (a torn last line is allowed), and the run resumes from it.
+"$shrike" train "${common[@]}" epochs=400 name=killed >killed.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  grep -q '"event":"checkpoint"' runs/killed/metrics.jsonl 2>/dev/null && break
+  sleep 0.1
+done
+sleep 0.$((RANDOM % 9 + 1))
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+"$shrike" model info runs/killed/weights/last.h5 >/dev/null || fail "last.h5 after SIGKILL does not load"
+/usr/bin/python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+for line in lines[:-1]:
+    json.loads(line)  # every complete line parses
+' runs/killed/metrics.jsonl || fail "metrics.jsonl after SIGKILL has a corrupt complete line"
+resumed_at=$(/usr/bin/python3 -c '
+import h5py, json, sys
+print(json.loads(h5py.File(sys.argv[1], "r").attrs["loop"])["iteration"])' runs/killed/weights/last.h5)
+SHRIKE_STOP_AT_ITERATION=$((resumed_at + 2)) "$shrike" resume runs/killed >killed2.log 2>&1
+code=$?
+[ "$code" -eq 4 ] || fail "resume after SIGKILL exited $code, expected 4 (test hook): $(tail -3 killed2.log)"
+
+# 7. bad keys
 out=$("$shrike" train "${common[@]}" epoch=3 2>&1)
 [ $? -eq 1 ] && grep -q "unknown key 'epoch'; did you mean 'epochs'" <<<"$out" || fail "bad key: $out"
 
