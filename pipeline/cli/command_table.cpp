@@ -24,7 +24,10 @@ constexpr std::array kSubcommands{
     Subcommand{"shard", "decode, resize and validate a YOLO dataset into HDF5 shards", run_shard},
     Subcommand{"train", "train a detector from an experiment (YAML and/or key=value settings)", run_train},
     Subcommand{"val", "validate a weights or checkpoint file on a dataset", run_val},
+    Subcommand{"predict", "detect objects in images and folders with a weights file (JSON lines)", run_predict},
     Subcommand{"resume", "continue a stopped, preempted or paused run exactly", run_resume},
+    Subcommand{"monitor", "follow runs live in the terminal: progress, ETA, loss and mAP curves", run_monitor},
+    Subcommand{"compare", "compare runs: best mAP, time and the settings that differ; --plot", run_compare},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
     Subcommand{"debug", "one forward/backward step on a fixed batch, for parity with PyTorch", run_debug},
 };

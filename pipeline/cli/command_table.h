@@ -48,6 +48,9 @@ int run_model(const Args& args);
 int run_debug(const Args& args);
 int run_train(const Args& args);
 int run_val(const Args& args);
+int run_predict(const Args& args);
 int run_resume(const Args& args);
+int run_monitor(const Args& args);
+int run_compare(const Args& args);
 
 }  // namespace shrike::cli
