@@ -1,0 +1,44 @@
+// pipeline/dist/communicator.h
+//
+// Collectives between the ranks of a job, behind one interface with two backends:
+// MPI for CPU buffers (here) and NCCL for GPU buffers (with the CUDA backend). Every
+// collective has a deadline: a peer that died or hangs makes the call abort the whole
+// job with a message naming this rank and the operation, instead of waiting forever
+// (DESIGN.md § Processes: "a dead rank ends the job quickly").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "pipeline/dist/mpi_context.h"
+
+namespace shrike::dist {
+
+enum class ReduceOp { kSum, kAvg, kMax };
+enum class DataType { kFloat32, kFloat64, kInt64 };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  // In place, `count` elements.
+  virtual void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) = 0;
+  virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+  [[noreturn]] virtual void abort(const std::string& why) = 0;
+
+  void all_reduce(std::span<float> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat32, op); }
+  void all_reduce(std::span<double> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat64, op); }
+  void all_reduce(std::span<std::int64_t> data, ReduceOp op) {
+    all_reduce(data.data(), data.size(), DataType::kInt64, op);
+  }
+};
+
+// Collectives over MPI_COMM_WORLD. `timeout_seconds` bounds every call.
+std::unique_ptr<Communicator> make_mpi_communicator(const MpiContext& context, double timeout_seconds = 60.0);
+
+}  // namespace shrike::dist
