@@ -322,6 +322,7 @@ DetectAssignment<T> assign_decoded(std::span<const HeadLevel<T>> levels, const s
   double score_sum = 0.0;
   for (T score : out.target_scores) score_sum += static_cast<double>(score);
   out.target_scores_sum = static_cast<T>(std::max(score_sum, 1.0));
+  out.target_scores_raw_sum = score_sum;
   return out;
 }
 
@@ -339,7 +340,7 @@ DetectLossResult<T> loss_given_decoded(std::span<const HeadLevel<T>> levels, con
   const bool backward =
       !grads.empty() && std::all_of(grads.begin(), grads.end(), [](T* g) { return g != nullptr; });
   const T tss = assignment.target_scores_sum;
-  const T batch_t = static_cast<T>(batch);
+  const T batch_t = static_cast<T>(config.total_scale > 0 ? config.total_scale : batch);
   const TermScales<T> scales{static_cast<T>(config.cls_gain) * batch_t / tss,
                              static_cast<T>(config.box_gain) * batch_t / tss,
                              static_cast<T>(config.dfl_gain) * batch_t / tss};

@@ -32,6 +32,11 @@ struct DetectLossConfig {
   float box_gain = 7.5f, cls_gain = 0.5f, dfl_gain = 1.5f;
   int topk = 10;
   float alpha = 0.5f, beta = 6.0f;
+  // The multiplier of the differentiated total (the reference's batch size). 0: this
+  // call's batch. Data-parallel training passes the global batch, with the target
+  // score sum of all ranks in the assignment, so that the gradients summed over ranks
+  // equal one process's over the global batch.
+  int total_scale = 0;
 };
 
 // One detection level's raw head output, NCHW (batch, 4*reg_max + nc, h, w), with its stride (8, 16, 32).
@@ -58,7 +63,8 @@ struct DetectAssignment {
   std::vector<T> target_scores;             // (batch, A, nc) soft labels, 0 on background
   std::vector<unsigned char> fg_mask;       // (batch, A)
   std::vector<int> target_gt_index;         // (batch, A) row of the image's GT list
-  T target_scores_sum = T(1);               // max(sum of target_scores, 1)
+  T target_scores_sum = T(1);               // max(sum of target_scores, 1): the normaliser
+  double target_scores_raw_sum = 0;         // sum of target_scores (all-reduced across ranks)
   // Optional, (batch, A): the CIoU alpha of each foreground anchor. Empty: the loss
   // computes it from the boxes (and, as the reference, gives it no gradient). Set by
   // freeze_ciou_alpha_cpu for finite-difference checks, which must hold it constant.

@@ -1,10 +1,14 @@
 // pipeline/cli/cmd_train.cpp: `shrike train [EXPERIMENT.yaml] [key=value ...]`.
 #include <fmt/core.h>
 
+#include <omp.h>
+
 #include <iostream>
+#include <memory>
 
 #include "pipeline/cli/command_table.h"
 #include "pipeline/core/error.h"
+#include "pipeline/dist/communicator.h"
 #include "pipeline/train/experiment.h"
 #include "pipeline/train/trainer.h"
 
@@ -52,7 +56,12 @@ int run_train(const Args& args) {
     }
   }
   train::Experiment experiment = train::Experiment::load(file, overrides);
-  train::TrainOutcome outcome = train::run_training(experiment);
+  // Under mpirun or srun every rank runs this; alone, MPI starts as a one-rank world.
+  dist::MpiContext context(nullptr, nullptr);
+  omp_set_num_threads(context.threads());
+  std::unique_ptr<dist::Communicator> comm;
+  if (context.world() > 1) comm = dist::make_mpi_communicator(context, 120.0);
+  train::TrainOutcome outcome = train::run_training(experiment, comm.get());
   return outcome.exit_code;
 }
 

@@ -30,6 +30,10 @@ class Communicator {
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   [[noreturn]] virtual void abort(const std::string& why) = 0;
+  // The deadline of the following collectives (rank 0 validating while the others wait
+  // needs a long one; the steps a short one).
+  virtual void set_timeout(double seconds) = 0;
+  virtual double timeout() const = 0;
 
   void all_reduce(std::span<float> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat32, op); }
   void all_reduce(std::span<double> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat64, op); }

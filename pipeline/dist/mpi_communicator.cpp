@@ -79,6 +79,8 @@ class MpiCommunicator : public Communicator {
   }
 
   [[noreturn]] void abort(const std::string& why) override { context_.abort(why); }
+  void set_timeout(double seconds) override { timeout_ = seconds; }
+  double timeout() const override { return timeout_; }
 
  private:
   // Polls `request` until done; past the deadline, ends the job naming the operation.

@@ -1,6 +1,7 @@
 // pipeline/train/detect_step.cpp: graph forward, loss, graph backward.
 #include "pipeline/train/detect_step.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "pipeline/core/error.h"
@@ -14,7 +15,8 @@ kernels::DetectLossConfig loss_config_for(const model::Model& model) {
 }
 
 StepLoss detect_forward_backward(model::Model& model, const float* images, kernels::Shape4 shape,
-                                 std::span<const float> targets, bool backward, model::Mode mode) {
+                                 std::span<const float> targets, bool backward, model::Mode mode,
+                                 dist::Communicator* comm, int global_batch) {
   if (targets.size() % 6 != 0) fail_internal("targets must be rows of 6 values, got {} values", targets.size());
   model::Graph& graph = model.graph(shape);
   graph.forward(images, mode);
@@ -27,10 +29,26 @@ StepLoss detect_forward_backward(model::Model& model, const float* images, kerne
     if (backward) grads.push_back(graph.output_grad(static_cast<int>(l)));
   }
   const int num_targets = static_cast<int>(targets.size() / 6);
-  kernels::DetectLossResult<float> loss = kernels::detect_loss_cpu<float>(
-      levels, shape.n, targets.data(), num_targets, loss_config_for(model), std::span<float* const>(grads));
+  kernels::DetectLossConfig config = loss_config_for(model);
+  const bool distributed = comm != nullptr && comm->world() > 1;
+  if (!distributed) {
+    kernels::DetectLossResult<float> loss = kernels::detect_loss_cpu<float>(
+        levels, shape.n, targets.data(), num_targets, config, std::span<float* const>(grads));
+    if (backward) graph.backward();
+    return {loss.box, loss.cls, loss.dfl, loss.total};
+  }
+  kernels::DetectAssignment<float> assignment =
+      kernels::assign_detect_targets_cpu<float>(levels, shape.n, targets.data(), num_targets, config);
+  double raw_sum = assignment.target_scores_raw_sum;
+  comm->all_reduce(std::span<double>(&raw_sum, 1), dist::ReduceOp::kSum);
+  assignment.target_scores_sum = static_cast<float>(std::max(raw_sum, 1.0));
+  config.total_scale = global_batch > 0 ? global_batch : shape.n * comm->world();
+  kernels::DetectLossResult<float> loss = kernels::detect_loss_given_assignment_cpu<float>(
+      levels, shape.n, assignment, config, std::span<float* const>(grads));
   if (backward) graph.backward();
-  return {loss.box, loss.cls, loss.dfl, loss.total};
+  double items[4] = {loss.box, loss.cls, loss.dfl, loss.total};
+  comm->all_reduce(std::span<double>(items, 4), dist::ReduceOp::kSum);
+  return {items[0], items[1], items[2], items[3]};
 }
 
 }  // namespace shrike::train

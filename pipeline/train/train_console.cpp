@@ -31,6 +31,7 @@ double TrainConsole::resident_gb() {
 
 void TrainConsole::progress(int epoch, int epochs, std::size_t batch, std::size_t batches, const double losses[3],
                             std::size_t instances, int imgsz, double images_per_second) {
+  if (silent_) return;
   const auto now = std::chrono::steady_clock::now();
   const double fraction = batches > 0 ? static_cast<double>(batch) / static_cast<double>(batches) : 1.0;
   std::string bar(static_cast<std::size_t>(fraction * 20), '#');
@@ -52,6 +53,7 @@ void TrainConsole::progress(int epoch, int epochs, std::size_t batch, std::size_
 }
 
 void TrainConsole::end_epoch() {
+  if (silent_) return;
   if (terminal_) {
     if (drawn_) fmt::print(stream_, "\r{}\033[K\n", last_);
   } else if (!last_.empty()) {
@@ -62,6 +64,7 @@ void TrainConsole::end_epoch() {
 }
 
 void TrainConsole::line(const std::string& text) {
+  if (silent_) return;
   if (drawn_) {
     fmt::print(stream_, "\n");
     drawn_ = false;

@@ -15,6 +15,8 @@ namespace shrike::train {
 class TrainConsole {
  public:
   explicit TrainConsole(std::FILE* stream = stdout);
+  // Ranks other than 0 of a data-parallel job print nothing.
+  void set_silent(bool silent) { silent_ = silent; }
 
   static std::string header();
   // Called after each iteration; draws when it is time.
@@ -31,6 +33,7 @@ class TrainConsole {
   std::FILE* stream_;
   bool terminal_;
   bool drawn_ = false;
+  bool silent_ = false;
   std::string last_;
   std::chrono::steady_clock::time_point last_draw_{};
 };

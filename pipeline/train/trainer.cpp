@@ -45,11 +45,16 @@ Experiment resumed_experiment(const Experiment& command, const fs::path& checkpo
 
 }  // namespace
 
-TrainOutcome run_training(const Experiment& command) {
+TrainOutcome run_training(const Experiment& command, dist::Communicator* comm) {
   const fs::path checkpoint = resume_checkpoint(command);
   const Experiment experiment = checkpoint.empty() ? command : resumed_experiment(command, checkpoint);
-  Trainer trainer(experiment, checkpoint);
+  Trainer trainer(experiment, checkpoint, comm);
   return trainer.run();
+}
+
+std::int64_t Trainer::agree_max(std::int64_t value) {
+  if (world() > 1) comm_->all_reduce(std::span<std::int64_t>(&value, 1), dist::ReduceOp::kMax);
+  return value;
 }
 
 // --- the loop -----------------------------------------------------------------------
@@ -66,9 +71,12 @@ TrainOutcome Trainer::run() {
     }
     return finish();
   } catch (const std::exception& error) {
-    folder().set_status(RunState::kFailed, error.what(), loop_.epoch, static_cast<long>(::getpid()));
-    folder().log_event("error", {{"message", error.what()}});
-    folder().flush_durably();
+    if (is_root()) {
+      folder().set_status(RunState::kFailed, error.what(), loop_.epoch, static_cast<long>(::getpid()));
+      folder().log_event("error", {{"message", error.what()}});
+      folder().flush_durably();
+    }
+    if (world() > 1) comm_->abort(error.what());  // no peer may wait on this rank
     throw;
   }
 }
@@ -84,7 +92,8 @@ StopReason Trainer::train_epoch(int epoch) {
     const SchedulePoint point = schedule_at(ni, epoch, schedule_);
     for (int g = 0; g < kNumGroups; ++g) optimizer_->set_lr(g, point.lr[g]);
     optimizer_->set_momentum(point.momentum);
-    const StepLoss loss = detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets);
+    const StepLoss loss = detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets, true,
+                                                  model::Mode::kTrain, comm_, experiment_.integer("batch"));
     loop_.add_loss(loss);
     if (gate_.after_iteration(ni, point.accumulate)) optimizer_step();
     loop_.next_batch = batch->number + 1;
@@ -93,7 +102,7 @@ StopReason Trainer::train_epoch(int epoch) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     console_.progress(epoch, loop_.epochs, loop_.next_batch, nb, loop_.mean_loss, batch->target_count(),
                       batch->shape.h, seconds > 0 ? images / seconds : 0);
-    report_progress(epoch, *batch, point, images / std::max(seconds, 1e-9));
+    if (is_root()) report_progress(epoch, *batch, point, images / std::max(seconds, 1e-9));
     if (const StopReason stop = check_stop(); stop != StopReason::kNone) {
       console_.end_epoch();
       return stop;
@@ -105,6 +114,10 @@ StopReason Trainer::train_epoch(int epoch) {
 }
 
 void Trainer::optimizer_step() {
+  // Data parallelism: the gradients (accumulated over this rank's micro-batches) are
+  // summed over the ranks once per optimizer step; the loss scaling makes the sum the
+  // single-process gradient of the global batch.
+  if (world() > 1) comm_->all_reduce(params().grads(), dist::ReduceOp::kSum);
   const double norm = clip_grad_norm(params().grads(), 10.0);
   optimizer_->step(params());
   params().zero_grads();
@@ -113,6 +126,11 @@ void Trainer::optimizer_step() {
 }
 
 StopReason Trainer::check_stop() {
+  // Every rank stops at the same iteration: the most urgent local reason wins.
+  return static_cast<StopReason>(agree_max(static_cast<std::int64_t>(local_stop_reason())));
+}
+
+StopReason Trainer::local_stop_reason() {
   if (interrupt_requested()) return interrupt_signal() == SIGUSR1 ? StopReason::kPreempted : StopReason::kStopped;
   // Test hook: stop as a SIGTERM would, after a given iteration (deterministic resume tests).
   if (const char* at = std::getenv("SHRIKE_STOP_AT_ITERATION"); at != nullptr && loop_.iteration == std::atoll(at)) {
@@ -129,6 +147,8 @@ StopReason Trainer::check_stop() {
 }
 
 TrainOutcome Trainer::stop_mid_epoch(StopReason stop) {
+  const int code = stop == StopReason::kCredits ? kExitPaused : stop == StopReason::kPreempted ? kExitPreempted : kExitStopped;
+  if (!is_root()) return {"", "", code, {}, loop_.best_fitness};
   save_checkpoint(folder().weights_dir() / "last.h5", /*mid_epoch=*/true);
   const char* reason = stop == StopReason::kCredits     ? "credits"
                        : stop == StopReason::kPreempted ? "signal SIGUSR1 (preemption or time limit warning)"
@@ -144,11 +164,11 @@ TrainOutcome Trainer::stop_mid_epoch(StopReason stop) {
   console_.line(fmt::format("{}: checkpoint {} saved at epoch {} batch {}; resume with `shrike resume {}`",
                             run_state_name(state), (folder().weights_dir() / "last.h5").string(), loop_.epoch + 1,
                             loop_.next_batch, folder().dir().string()));
-  const int code = stop == StopReason::kCredits ? kExitPaused : stop == StopReason::kPreempted ? kExitPreempted : kExitStopped;
   return {std::string(run_state_name(state)), reason, code, folder().dir(), loop_.best_fitness};
 }
 
 TrainOutcome Trainer::finish() {
+  if (!is_root()) return {"completed", loop_.finish_reason, 0, {}, loop_.best_fitness};
   folder().set_status(RunState::kCompleted, loop_.finish_reason, loop_.epoch + 1, static_cast<long>(::getpid()));
   folder().log_event("finish", {{"reason", loop_.finish_reason}, {"best_fitness", loop_.best_fitness}});
   folder().update_segment_end();

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <string>
 
+#include "pipeline/dist/communicator.h"
 #include "pipeline/train/experiment.h"
 
 namespace shrike::train {
@@ -35,7 +36,9 @@ struct TrainOutcome {
   double best_fitness = 0;
 };
 
-TrainOutcome run_training(const Experiment& experiment);
+// `comm` may be null (one process). With several ranks (mpirun / srun), every rank
+// calls this; rank 0 writes the run folder and validates.
+TrainOutcome run_training(const Experiment& experiment, dist::Communicator* comm = nullptr);
 
 // The checkpoint that `resume` points at (resume=true with model= a checkpoint, or
 // resume=PATH, or a run folder), or empty when the run is not a resume.

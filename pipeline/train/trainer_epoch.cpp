@@ -19,6 +19,9 @@ using nlohmann::json;
 
 namespace {
 constexpr double kProgressRecordSeconds = 10.0;  // metrics.jsonl "train" records
+// How long ranks wait for rank 0's validation and checkpoint at an epoch's end (a
+// dead rank 0 is caught sooner: mpirun and srun --kill-on-bad-exit end the job).
+constexpr double kValidationTimeoutSeconds = 6 * 3600.0;
 }
 
 double Trainer::segment_seconds() const {
@@ -84,6 +87,26 @@ void Trainer::report_progress(int epoch, const data::Batch& batch, const Schedul
 }
 
 bool Trainer::end_epoch(int epoch, bool time_up) {
+  // Rank 0 validates and writes; the others wait, then take its decisions.
+  std::int64_t decision[3] = {0, loop_.epochs, 0};
+  if (is_root()) {
+    decision[0] = end_epoch_on_root(epoch, time_up) ? 1 : 0;
+    decision[1] = loop_.epochs;
+  }
+  if (world() > 1) {
+    const double step_timeout = comm_->timeout();
+    comm_->set_timeout(kValidationTimeoutSeconds);  // the others wait while rank 0 validates
+    comm_->broadcast(decision, sizeof decision, 0);
+    comm_->broadcast(&loop_.best_fitness, sizeof loop_.best_fitness, 0);
+    comm_->set_timeout(step_timeout);
+  }
+  loop_.epochs = static_cast<int>(decision[1]);
+  schedule_.epochs = loop_.epochs;
+  loop_.reset_epoch_losses();
+  return decision[0] != 0;
+}
+
+bool Trainer::end_epoch_on_root(int epoch, bool time_up) {
   const int epochs = loop_.epochs;
   bool final_epoch = epoch + 1 >= epochs || time_up;
   std::optional<ValidationResult> validation;
@@ -166,7 +189,6 @@ bool Trainer::end_epoch(int epoch, bool time_up) {
   folder().set_status(RunState::kRunning, fmt::format("epoch {}/{} done", epoch + 1, loop_.epochs), epoch + 1,
                    static_cast<long>(::getpid()));
   folder().flush_durably();
-  loop_.reset_epoch_losses();
   return final_epoch;
 }
 

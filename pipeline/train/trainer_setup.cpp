@@ -70,13 +70,24 @@ std::string current_user() {
 
 }  // namespace
 
-Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from) : experiment_(experiment) {
+Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist::Communicator* comm)
+    : experiment_(experiment), comm_(comm) {
   const bool resuming = !resume_from.empty();
+  console_.set_silent(!is_root());
+  const int batch = experiment_.integer("batch");
+  if (batch % world() != 0) {
+    fail_user("batch={} does not divide among {} ranks: use a multiple of {} (each rank takes batch / ranks)", batch,
+              world(), world());
+  }
   setup_model_and_data();
   setup_optimizer();
   loop_.epochs = experiment_.integer("epochs");
   if (resuming) restore(resume_from);
-  setup_run_folder(resuming);
+  if (world() > 1) {  // every rank starts from rank 0's state (the same seed makes it so; this makes sure)
+    comm_->broadcast(params().float_state().data(), params().float_state().size() * sizeof(float), 0);
+    comm_->broadcast(params().counters().data(), params().counters().size() * sizeof(std::int64_t), 0);
+  }
+  if (is_root()) setup_run_folder(resuming);
 }
 
 void Trainer::setup_model_and_data() {
@@ -101,7 +112,9 @@ void Trainer::setup_model_and_data() {
            {&options.augment.fliplr, "fliplr"}, {&options.augment.mosaic, "mosaic"}, {&options.augment.mixup, "mixup"}}) {
     *field = experiment_.number(key);
   }
-  options.batch = batch;
+  options.batch = batch / world();  // per rank; the global batch is split across ranks
+  options.rank = comm_ != nullptr ? comm_->rank() : 0;
+  options.world = world();
   options.epochs = experiment_.integer("epochs");
   options.close_mosaic = experiment_.integer("close_mosaic");
   options.seed = seed;
@@ -157,18 +170,20 @@ void Trainer::restore(const fs::path& checkpoint) {
   if (loop.empty()) fail_user("{} has no loop state: it was not written by `shrike train`", checkpoint.string());
   gate_ = OptimizerStepGate(loop_.from_json(loop));
   schedule_.epochs = loop_.epochs;
-  run_folder_.emplace(RunFolder::open_existing(checkpoint.parent_path().parent_path()));
-  folder().keep_results_through(loop_.epoch);
-  // Credits already spent by the run's earlier segments count against its limit.
   double seconds_before = 0;
-  for (const UsageSegment& segment : folder().usage().segments) {
-    seconds_before += std::chrono::duration<double>(segment.end - segment.start).count();
+  if (is_root()) {
+    run_folder_.emplace(RunFolder::open_existing(checkpoint.parent_path().parent_path()));
+    folder().keep_results_through(loop_.epoch);
+    // Credits already spent by the run's earlier segments count against its limit.
+    for (const UsageSegment& segment : folder().usage().segments) {
+      seconds_before += std::chrono::duration<double>(segment.end - segment.start).count();
+    }
   }
   const double rate = experiment_.number("rate");
   budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate, 1,
                                      seconds_before / 3600.0 * rate});
-  console_.line(fmt::format("resuming {} from {}: epoch {}, batch {}, {} optimizer steps", folder().dir().string(),
-                            checkpoint.string(), loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
+  console_.line(fmt::format("resuming from {}: epoch {}, batch {}, {} optimizer steps", checkpoint.string(),
+                            loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
 }
 
 void Trainer::setup_run_folder(bool resuming) {
@@ -180,7 +195,7 @@ void Trainer::setup_run_folder(bool resuming) {
   RunProvenance provenance;
   provenance.shard_manifest_sha256 = data_.source_fingerprint;
   provenance.devices = {"cpu"};
-  provenance.world_size = 1;
+  provenance.world_size = world();
   folder().write_provenance(provenance);
   UsageIdentity identity;
   identity.account = experiment_.text("account").empty() ? current_user() : experiment_.text("account");
@@ -189,7 +204,7 @@ void Trainer::setup_run_folder(bool resuming) {
   identity.run = folder().name();
   if (const char* job = std::getenv("SLURM_JOB_ID")) identity.job_id = job;
   identity.instance = experiment_.text("instance");
-  identity.gpus = 1;
+  identity.gpus = world();  // processes billed (GPUs under the CUDA backend)
   folder().begin_segment(identity);
   folder().set_status(RunState::kRunning, resuming ? "resumed" : "started", loop_.epoch, static_cast<long>(::getpid()));
   folder().log_event(resuming ? "resume" : "start",

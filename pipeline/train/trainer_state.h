@@ -28,7 +28,8 @@
 
 namespace shrike::train {
 
-enum class StopReason { kNone, kStopped, kPreempted, kCredits, kTimeUp };
+// Ordered by urgency: ranks agree on the largest (a signal beats a limit).
+enum class StopReason { kNone = 0, kTimeUp = 1, kCredits = 2, kPreempted = 3, kStopped = 4 };
 
 struct LoopState {
   int epoch = 0;                 // the epoch in progress (0-based)
@@ -54,7 +55,7 @@ struct LoopState {
 
 class Trainer {
  public:
-  Trainer(const Experiment& experiment, const std::filesystem::path& resume_from);
+  Trainer(const Experiment& experiment, const std::filesystem::path& resume_from, dist::Communicator* comm);
   TrainOutcome run();
 
  private:
@@ -67,10 +68,12 @@ class Trainer {
   StopReason train_epoch(int epoch);
   void optimizer_step();
   StopReason check_stop();
+  StopReason local_stop_reason();
   TrainOutcome stop_mid_epoch(StopReason stop);
   TrainOutcome finish();
   // trainer_epoch.cpp
   bool end_epoch(int epoch, bool time_up);  // true when training ends after it
+  bool end_epoch_on_root(int epoch, bool time_up);
   std::optional<struct ValidationResult> validate_ema();
   void save_checkpoint(const std::filesystem::path& path, bool mid_epoch);
   void report_progress(int epoch, const data::Batch& batch, const SchedulePoint& point, double images_per_second);
@@ -78,10 +81,15 @@ class Trainer {
   double segment_seconds() const;
 
   model::Model& model() { return *model_.model; }
+  bool is_root() const { return comm_ == nullptr || comm_->rank() == 0; }
+  int world() const { return comm_ == nullptr ? 1 : comm_->world(); }
+  // Every rank agrees on a value chosen by rank 0 (or the largest, for stop reasons).
+  std::int64_t agree_max(std::int64_t value);
   RunFolder& folder() { return *run_folder_; }
   model::ParamStore& params() { return model_.model->params(); }
 
   Experiment experiment_;
+  dist::Communicator* comm_ = nullptr;
   TrainingData data_;
   TrainingModel model_;
   std::unique_ptr<model::Model> eval_model_;  // holds the EMA weights for validation

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tests/mpi/train_np2.sh MPIEXEC SHRIKE: `mpirun -np 2 shrike train` trains one model:
+# one run folder (written by rank 0 only) that records world size 2, every epoch row,
+# a loadable checkpoint; the run stopped mid-epoch under 2 ranks resumes under 1 (a
+# different world size) and completes.
+set -uo pipefail
+mpiexec=$1
+shrike=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+cd "$work"
+"$shrike" synth --out synth --train 24 --val 8 --seed 6 >/dev/null 2>&1
+"$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null
+common=(model=yolov8n.yaml data=shards imgsz=64 batch=8 workers=1 optimizer=SGD "project=$work/runs")
+
+"$mpiexec" -np 2 --oversubscribe "$shrike" train "${common[@]}" epochs=2 name=np2 >np2.log 2>&1 ||
+  fail "mpirun -np 2 shrike train exited $?: $(tail -5 np2.log)"
+[ "$(ls -d runs/* | wc -l)" -eq 1 ] || fail "more than one run folder: $(ls runs)"
+grep -q '"world_size": 2' runs/np2/run.json || fail "run.json does not record world size 2: $(cat runs/np2/run.json)"
+[ "$(wc -l < runs/np2/results.csv)" -eq 3 ] || fail "results.csv should have 2 epoch rows"
+grep -q '"state": "completed"' runs/np2/status.json || fail "status: $(cat runs/np2/status.json)"
+"$shrike" model info runs/np2/weights/last.h5 >/dev/null || fail "last.h5 does not load"
+
+# stop mid-epoch 2 under two ranks (global batch 8: 3 iterations per epoch), resume with one
+SHRIKE_STOP_AT_ITERATION=4 "$mpiexec" -np 2 --oversubscribe "$shrike" train "${common[@]}" epochs=3 name=switch \
+  >switch1.log 2>&1
+code=$?
+[ "$code" -eq 4 ] || fail "stopped 2-rank run exited $code, expected 4: $(tail -3 switch1.log)"
+"$shrike" resume runs/switch >switch2.log 2>&1 || fail "resume under 1 rank exited $?: $(tail -5 switch2.log)"
+grep -q '"state": "completed"' runs/switch/status.json || fail "resumed status: $(cat runs/switch/status.json)"
+[ "$(wc -l < runs/switch/results.csv)" -eq 4 ] || fail "resumed results.csv should have 3 epoch rows"
+
+[ "$failures" -eq 0 ] && echo "PASS: 2-rank training, resumed under 1 rank" || exit 1
