@@ -106,18 +106,30 @@ TEST(Checkpoint, SurvivesSigkillAtAnyInstant) {
   std::mt19937 rng(12345);
   int last_epoch = 0;
   for (int round = 0; round < 12; ++round) {
+    // The child reports each finished write on a pipe; the parent waits for one (so
+    // the file did get replaced, however loaded the machine is), then kills it at a
+    // random instant of a later write.
+    int report[2];
+    ASSERT_EQ(pipe(report), 0);
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {  // rewrite the checkpoint forever with increasing epochs
+      close(report[0]);
       for (int epoch = last_epoch + 1;; ++epoch) {
         TrainingProgress progress{epoch, epoch, 0, 0, "", "{}"};
         write_checkpoint(path, a.loaded.model->params(), &a.ema, &a.optimizer, a.info(), progress);
+        const char done = 1;
+        if (write(report[1], &done, 1) != 1) _exit(0);
       }
     }
-    usleep(2000 + rng() % 60000);
+    close(report[1]);
+    char done = 0;
+    ASSERT_EQ(read(report[0], &done, 1), 1) << "the child wrote no checkpoint";
+    usleep(rng() % 40000);
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
+    close(report[0]);
     model::LoadedModel fresh = model::load_model(test::fixture_path("tiny.weights.h5").string());
     ModelEma ema(fresh.model->params());
     Optimizer optimizer(fresh.model->params(), sgd());
