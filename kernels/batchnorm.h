@@ -10,15 +10,27 @@
 // (written). x, y, dy, dx: (N, C, H, W); per-channel vectors: (C).
 #pragma once
 
+#include <cstddef>
+#include <functional>
+
 #include "kernels/tensor.h"
 
 namespace shrike::kernels {
+
+// Synchronised batch norm (sync_bn): sums per-channel statistics over the ranks of a
+// data-parallel job (in place, doubles), so that every rank normalises with the
+// statistics of the global batch. Kernels stay free of MPI: the trainer supplies it.
+struct BatchStatsReducer {
+  std::function<void(double* values, std::size_t count)> sum;
+  int world = 1;  // ranks, each with the same per-rank batch
+};
 
 // Training forward. mean, var (biased) and invstd (= 1 / sqrt(var + eps)), all (C),
 // are saved for backward and for the running-statistics update.
 template <typename T>
 void batchnorm_train_forward_cpu(T* y, T* mean, T* var, T* invstd, const T* x,
-                                 const T* gamma, const T* beta, Shape4 shape, float eps);
+                                 const T* gamma, const T* beta, Shape4 shape, float eps,
+                                 const BatchStatsReducer* reducer = nullptr);
 // Moves the running statistics toward the batch statistics saved by the forward pass.
 template <typename T>
 void batchnorm_update_running_cpu(T* running_mean, T* running_var, const T* mean, const T* var,
@@ -29,6 +41,7 @@ void batchnorm_eval_forward_cpu(T* y, const T* x, const T* gamma, const T* beta,
 // Backward of the training forward.
 template <typename T>
 void batchnorm_train_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
-                                  const T* mean, const T* invstd, const T* gamma, Shape4 shape);
+                                  const T* mean, const T* invstd, const T* gamma, Shape4 shape,
+                                  const BatchStatsReducer* reducer = nullptr);
 
 }  // namespace shrike::kernels

@@ -1,5 +1,6 @@
 // kernels/batchnorm_cpu.cpp: batch norm on the CPU, OpenMP over channels.
 #include <cmath>
+#include <vector>
 
 #include "kernels/batchnorm.h"
 #include "kernels/vector_math.h"
@@ -84,18 +85,34 @@ double channel_sum(const T* x, Shape4 s, int c) {
 
 template <typename T>
 void batchnorm_train_forward_cpu(T* y, T* mean, T* var_out, T* invstd, const T* x,
-                                 const T* gamma, const T* beta, Shape4 s, float eps) {
+                                 const T* gamma, const T* beta, Shape4 s, float eps, const BatchStatsReducer* reducer) {
   const std::size_t plane = s.plane();
-  const double count = static_cast<double>(s.n) * plane;
+  const double count = static_cast<double>(s.n) * plane * (reducer != nullptr ? reducer->world : 1);
+  // The calling thread's scratch, reached through pointers inside the parallel loops
+  // (each OpenMP thread would see its own, empty, thread_local vector).
+  thread_local std::vector<double> sum_storage, square_storage;
+  sum_storage.assign(static_cast<std::size_t>(s.c), 0.0);
+  square_storage.assign(static_cast<std::size_t>(s.c), 0.0);
+  double* sums = sum_storage.data();
+  double* squares = square_storage.data();
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < s.c; ++c) sums[c] = channel_sum(x, s, c);
+  if (reducer != nullptr) reducer->sum(sums, sum_storage.size());  // sync_bn: statistics of every rank
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < s.c; ++c) {
-    const double mu = channel_sum(x, s, c) / count;
     // Second pass for the variance: E[(x - mu)^2] is exact where E[x^2] - mu^2 cancels.
+    const double mu = sums[c] / count;
     double var_sum = 0;
     for (int n = 0; n < s.n; ++n) {
       var_sum += plane_centered_squares(x + (static_cast<std::size_t>(n) * s.c + c) * plane, plane, mu);
     }
-    const double var = var_sum / count;
+    squares[c] = var_sum;
+  }
+  if (reducer != nullptr) reducer->sum(squares, square_storage.size());
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < s.c; ++c) {
+    const double mu = sums[c] / count;
+    const double var = squares[c] / count;
     const double inv = 1.0 / std::sqrt(var + eps);
     mean[c] = static_cast<T>(mu);
     var_out[c] = static_cast<T>(var);
@@ -139,20 +156,34 @@ void batchnorm_eval_forward_cpu(T* y, const T* x, const T* gamma, const T* beta,
 
 template <typename T>
 void batchnorm_train_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
-                                  const T* mean, const T* invstd, const T* gamma, Shape4 s) {
+                                  const T* mean, const T* invstd, const T* gamma, Shape4 s,
+                                  const BatchStatsReducer* reducer) {
   const std::size_t plane = s.plane();
-  const double count = static_cast<double>(s.n) * plane;
+  const double count = static_cast<double>(s.n) * plane * (reducer != nullptr ? reducer->world : 1);
+  // (2C): sum(dy), sum(dy * (x - mu)) per channel; the calling thread's scratch,
+  // reached through a pointer inside the parallel loops.
+  thread_local std::vector<double> sum_storage;
+  sum_storage.assign(2 * static_cast<std::size_t>(s.c), 0.0);
+  double* sums = sum_storage.data();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < s.c; ++c) {
-    const double mu = mean[c], inv = invstd[c];
     double sum_dy = 0, sum_dy_centered = 0;
     for (int n = 0; n < s.n; ++n) {
       const std::size_t base = (static_cast<std::size_t>(n) * s.c + c) * plane;
-      plane_backward_sums(dy + base, x + base, plane, mu, &sum_dy, &sum_dy_centered);
+      plane_backward_sums(dy + base, x + base, plane, static_cast<double>(mean[c]), &sum_dy, &sum_dy_centered);
     }
-    const double sum_dy_xhat = sum_dy_centered * inv;
-    dgamma[c] = static_cast<T>(sum_dy_xhat);
+    sums[2 * c] = sum_dy;
+    sums[2 * c + 1] = sum_dy_centered;
+    // This rank's parameter gradients (data parallelism sums them over ranks later).
+    dgamma[c] = static_cast<T>(sum_dy_centered * invstd[c]);
     dbeta[c] = static_cast<T>(sum_dy);
+  }
+  if (reducer != nullptr) reducer->sum(sums, sum_storage.size());  // sync_bn: the input gradient needs all ranks'
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < s.c; ++c) {
+    const double mu = mean[c], inv = invstd[c];
+    const double sum_dy = sums[2 * c];
+    const double sum_dy_xhat = sums[2 * c + 1] * inv;
     // dx = gamma * inv / count * (count * dy - sum_dy - xhat * sum_dy_xhat), xhat = (x - mu) * inv
     const double k = gamma[c] * inv / count;
     const T a = static_cast<T>(k * count), b = static_cast<T>(-k * sum_dy_xhat * inv), offset = static_cast<T>(-k * sum_dy);
@@ -164,9 +195,9 @@ void batchnorm_train_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
 }
 
 template void batchnorm_train_forward_cpu<float>(float*, float*, float*, float*, const float*, const float*,
-                                                 const float*, Shape4, float);
+                                                 const float*, Shape4, float, const BatchStatsReducer*);
 template void batchnorm_train_forward_cpu<double>(double*, double*, double*, double*, const double*, const double*,
-                                                  const double*, Shape4, float);
+                                                  const double*, Shape4, float, const BatchStatsReducer*);
 template void batchnorm_update_running_cpu<float>(float*, float*, const float*, const float*, Shape4, float);
 template void batchnorm_update_running_cpu<double>(double*, double*, const double*, const double*, Shape4, float);
 template void batchnorm_eval_forward_cpu<float>(float*, const float*, const float*, const float*, const float*,
@@ -174,8 +205,9 @@ template void batchnorm_eval_forward_cpu<float>(float*, const float*, const floa
 template void batchnorm_eval_forward_cpu<double>(double*, const double*, const double*, const double*, const double*,
                                                  const double*, Shape4, float);
 template void batchnorm_train_backward_cpu<float>(float*, float*, float*, const float*, const float*, const float*,
-                                                  const float*, const float*, Shape4);
+                                                  const float*, const float*, Shape4, const BatchStatsReducer*);
 template void batchnorm_train_backward_cpu<double>(double*, double*, double*, const double*, const double*,
-                                                   const double*, const double*, const double*, Shape4);
+                                                   const double*, const double*, const double*, Shape4,
+                                                   const BatchStatsReducer*);
 
 }  // namespace shrike::kernels

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/batchnorm.h"
 #include "kernels/tensor.h"
 #include "pipeline/model/param_store.h"
 
@@ -82,6 +83,10 @@ class Graph {
   float* param_grad_target(int param);
   void param_grad_commit(int param, float* written);
 
+  // sync_bn: when set, training-mode BatchNorm uses the statistics of every rank.
+  void set_batch_stats_reducer(const kernels::BatchStatsReducer* reducer) { bn_reducer_ = reducer; }
+  const kernels::BatchStatsReducer* batch_stats_reducer() const { return bn_reducer_; }
+
   const std::vector<std::unique_ptr<GraphOp>>& ops() const { return ops_; }
   const std::vector<int>& outputs() const { return outputs_; }
   int input() const { return 0; }
@@ -97,6 +102,7 @@ class Graph {
   std::vector<float> grad_arena_;
   std::vector<float> scratch_;        // one gradient in flight (largest tensor)
   std::vector<float> param_scratch_;  // one parameter gradient in flight
+  const kernels::BatchStatsReducer* bn_reducer_ = nullptr;
 };
 
 }  // namespace shrike::model

@@ -57,9 +57,12 @@ BatchNormOp::BatchNormOp(Shape4 shape, int weight, int bias, int running_mean, i
 void BatchNormOp::forward(Graph& g, Mode mode) {
   ParamStore& p = g.params();
   if (mode == Mode::kTrain) {
+    const BatchStatsReducer* reducer = g.batch_stats_reducer();
     batchnorm_train_forward_cpu(g.value(outputs[0]), mean_.data(), var_.data(), invstd_.data(), g.value(inputs[0]),
-                                p.value(weight_), p.value(bias_), shape_, kEps);
-    batchnorm_update_running_cpu(p.value(running_mean_), p.value(running_var_), mean_.data(), var_.data(), shape_,
+                                p.value(weight_), p.value(bias_), shape_, kEps, reducer);
+    Shape4 statistics = shape_;  // with sync_bn the statistics cover every rank's batch
+    if (reducer != nullptr) statistics.n *= reducer->world;
+    batchnorm_update_running_cpu(p.value(running_mean_), p.value(running_var_), mean_.data(), var_.data(), statistics,
                                  kMomentum);
     *p.counter(counter_) += 1;
     batch_stats_ = true;
@@ -75,7 +78,7 @@ void BatchNormOp::backward(Graph& g) {
   ParamStore& p = g.params();
   float* dx = g.grad_target(inputs[0]);
   batchnorm_train_backward_cpu(dx, dgamma_.data(), dbeta_.data(), g.grad(outputs[0]), g.value(inputs[0]), mean_.data(),
-                               invstd_.data(), p.value(weight_), shape_);
+                               invstd_.data(), p.value(weight_), shape_, g.batch_stats_reducer());
   g.grad_commit(inputs[0], dx);
   float* gw = g.param_grad_target(weight_);
   std::copy(dgamma_.begin(), dgamma_.end(), gw);

@@ -29,9 +29,15 @@ Graph& Model::graph(Shape4 input) {
     }
   }
   BuiltNetwork built = build_network(spec_, params_, input);
+  if (bn_reducer_) built.graph->set_batch_stats_reducer(&*bn_reducer_);
   graphs_.push_front({input, std::move(built.graph)});
   if (graphs_.size() > kCachedGraphs) graphs_.pop_back();
   return *graphs_.front().graph;
+}
+
+void Model::set_batch_stats_reducer(kernels::BatchStatsReducer reducer) {
+  bn_reducer_ = std::move(reducer);
+  for (auto& cached : graphs_) cached.graph->set_batch_stats_reducer(&*bn_reducer_);
 }
 
 double Model::macs(int imgsz) {

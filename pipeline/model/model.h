@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 
 #include "pipeline/model/network.h"
 #include "pipeline/model/param_store.h"
@@ -34,6 +35,9 @@ class Model {
 
   void initialize(std::uint64_t seed);
 
+  // sync_bn across the ranks of a data-parallel job (every graph, also later ones).
+  void set_batch_stats_reducer(kernels::BatchStatsReducer reducer);
+
  private:
   ModelSpec spec_;
   ParamStore params_;
@@ -44,6 +48,7 @@ class Model {
     std::unique_ptr<Graph> graph;
   };
   std::list<CachedGraph> graphs_;  // most recently used first
+  std::optional<kernels::BatchStatsReducer> bn_reducer_;
 };
 
 }  // namespace shrike::model

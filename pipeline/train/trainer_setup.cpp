@@ -83,6 +83,12 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
   setup_optimizer();
   loop_.epochs = experiment_.integer("epochs");
   if (resuming) restore(resume_from);
+  if (world() > 1 && experiment_.flag("sync_bn")) {  // BatchNorm statistics of the global batch
+    model().set_batch_stats_reducer({[this](double* values, std::size_t count) {
+                                       comm_->all_reduce(values, count, dist::DataType::kFloat64, dist::ReduceOp::kSum);
+                                     },
+                                     world()});
+  }
   if (world() > 1) {  // every rank starts from rank 0's state (the same seed makes it so; this makes sure)
     comm_->broadcast(params().float_state().data(), params().float_state().size() * sizeof(float), 0);
     comm_->broadcast(params().counters().data(), params().counters().size() * sizeof(std::int64_t), 0);
