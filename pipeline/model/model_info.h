@@ -4,8 +4,8 @@
 // module, resolved arguments, output shape), the parameter count (the reference's:
 // trainable and frozen parameters, BatchNorm buffers excluded) and GFLOPs at an image
 // size, counted as the reference's profiler counts them: 2 x the multiply-adds of
-// every convolution with BatchNorm fused into it (so each conv has a bias term);
-// attention matrix products are not counted (the profiler does not see them).
+// every convolution (BatchNorm fused away; bias additions not counted); attention
+// matrix products are not counted either (the profiler does not see them).
 #pragma once
 
 #include <string>

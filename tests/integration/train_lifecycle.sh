@@ -6,13 +6,9 @@
 # rows (the final epoch validates); bad keys are errors with a suggestion.
 set -uo pipefail
 shrike=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/train_fixture.sh"
 cd "$work"
-"$shrike" synth --out synth --train 24 --val 8 --seed 4 >/dev/null 2>&1
-"$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null
+make_training_data "$shrike" 24 8 4
 common=(model=yolov8n.yaml data=shards imgsz=64 batch=8 epochs=3 workers=2 optimizer=SGD close_mosaic=1 "project=$work/runs")
 
 # 1. uninterrupted run and the run-folder contract
@@ -115,4 +111,4 @@ code=$?
 out=$("$shrike" train "${common[@]}" epoch=3 2>&1)
 [ $? -eq 1 ] && grep -q "unknown key 'epoch'; did you mean 'epochs'" <<<"$out" || fail "bad key: $out"
 
-[ "$failures" -eq 0 ] && echo "PASS: train lifecycle" || exit 1
+finish "train lifecycle"

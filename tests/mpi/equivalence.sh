@@ -8,13 +8,9 @@ set -uo pipefail
 mpiexec=$1
 shrike=$2
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/../integration/train_fixture.sh"
 cd "$work"
-"$shrike" synth --out synth --train 32 --val 4 --seed 8 >/dev/null 2>&1
-"$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null
+make_training_data "$shrike" 32 4 8
 common=(model=yolov8n.yaml data=shards imgsz=64 batch=8 epochs=1 workers=1 optimizer=SGD mosaic=0 val=False
         sync_bn=True "project=$work/runs")
 "$shrike" train "${common[@]}" name=np1 >np1.log 2>&1 || fail "np 1 exited $?: $(tail -3 np1.log)"
@@ -31,4 +27,4 @@ sys.exit(0 if all(abs(x - y) <= 1e-4 * max(abs(x), 1e-6) for x, y in zip(a, b)) 
   /usr/bin/python3 "$here/compare_weights.py" runs/np1/weights/last.h5 "runs/np$ranks/weights/last.h5" 1e-3 ||
     fail "np $ranks weights differ from np 1's"
 done
-[ "$failures" -eq 0 ] && echo "PASS: np 1, 2 and 4 train the same model" || exit 1
+finish "np 1, 2 and 4 train the same model"

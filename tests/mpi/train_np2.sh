@@ -6,13 +6,9 @@
 set -uo pipefail
 mpiexec=$1
 shrike=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/../integration/train_fixture.sh"
 cd "$work"
-"$shrike" synth --out synth --train 24 --val 8 --seed 6 >/dev/null 2>&1
-"$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null
+make_training_data "$shrike" 24 8 6
 common=(model=yolov8n.yaml data=shards imgsz=64 batch=8 workers=1 optimizer=SGD "project=$work/runs")
 
 "$mpiexec" -np 2 --oversubscribe "$shrike" train "${common[@]}" epochs=2 name=np2 >np2.log 2>&1 ||
@@ -32,4 +28,4 @@ code=$?
 grep -q '"state": "completed"' runs/switch/status.json || fail "resumed status: $(cat runs/switch/status.json)"
 [ "$(wc -l < runs/switch/results.csv)" -eq 4 ] || fail "resumed results.csv should have 3 epoch rows"
 
-[ "$failures" -eq 0 ] && echo "PASS: 2-rank training, resumed under 1 rank" || exit 1
+finish "2-rank training, resumed under 1 rank"
