@@ -1,7 +1,9 @@
 // pipeline/cli/cmd_val.cpp: `shrike val WEIGHTS --data DATA [key=value ...]`: the
 // trainer's validator, standalone: metrics of a weights or checkpoint file (its EMA
-// weights) on a shard folder or data.yaml split.
+// weights) on a shard folder or data.yaml split. Under mpirun or srun the ranks split
+// the batches and rank 0 prints the merged metrics (the same as one process's).
 #include <fmt/core.h>
+#include <omp.h>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 #include "pipeline/core/error.h"
 #include "pipeline/core/ordered_parallel.h"
 #include "pipeline/data/batch_loader.h"
+#include "pipeline/dist/communicator.h"
 #include "pipeline/model/model_loading.h"
 #include "pipeline/train/experiment.h"
 #include "pipeline/train/training_inputs.h"
@@ -20,7 +23,8 @@ namespace {
 
 void print_val_help() {
   fmt::print(
-      "usage: shrike val WEIGHTS --data DATA [imgsz=S] [batch=B] [conf=C] [iou=I] [max_det=N] [split=val] [--json]\n\n"
+      "usage: shrike val WEIGHTS --data DATA [imgsz=S] [batch=B] [conf=C] [iou=I] [max_det=N] [split=val] [--json]\n"
+      "       mpirun -np N shrike val ...   (the ranks split the batches; rank 0 prints)\n\n"
       "Validate a weights or checkpoint file (a checkpoint's EMA weights) as the trainer does\n"
       "every epoch: rectangular letterboxed batches, NMS, mAP50, mAP50-95, P and R at the\n"
       "best F1, per-class table. DATA is a shard folder or a data.yaml.\n\n"
@@ -54,26 +58,35 @@ int run_val(const Args& args) {
     }
   }
   if (weights.empty() || data.empty()) fail_user("shrike val needs WEIGHTS and --data DATA. Run `shrike val --help`.");
+  dist::MpiContext context(nullptr, nullptr);
+  omp_set_num_threads(context.threads());
+  std::unique_ptr<dist::Communicator> comm;
+  if (context.world() > 1) comm = dist::make_mpi_communicator(context, 600.0);
   model::LoadedModel loaded = model::load_model(weights);
   overrides.push_back("data=" + data);
   if (loaded.weights) overrides.insert(overrides.begin(), "imgsz=" + std::to_string(loaded.weights->imgsz));
   train::Experiment experiment = train::Experiment::load("", overrides);
-  train::TrainingData shards = train::open_training_data(experiment, [](const std::string& line) { fmt::print("{}\n", line); });
+  train::TrainingData shards = train::open_training_data(experiment, [&context](const std::string& line) {
+    if (context.is_root()) fmt::print("{}\n", line);
+  });
   data::ShardSet set(shards.shard_dir, split);
   if (static_cast<int>(shards.names.size()) != loaded.model->nc()) {
     fail_user("{} predicts {} classes but {} has {}", weights, loaded.model->nc(), data, shards.names.size());
   }
   data::ValLoader loader(set, experiment.integer("imgsz"), experiment.is_set_by_user("batch") ? experiment.integer("batch") : 32,
-                         32, available_cores());
+                         32, static_cast<unsigned>(context.threads()));
   train::ValidationSettings settings;
   settings.conf = static_cast<float>(experiment.number("conf"));
   settings.iou = experiment.number("iou");
   settings.max_det = experiment.integer("max_det");
-  train::ValidationResult result = train::run_validation(*loaded.model, loader, settings);
+  train::ValidationResult result = train::run_validation(*loaded.model, loader, settings, comm.get());
+  if (!context.is_root()) return 0;
   if (as_json) {
     const train::MetricsResult& m = result.metrics;
     fmt::print("{}\n", nlohmann::json{{"precision", m.precision}, {"recall", m.recall}, {"mAP50", m.map50},
                                       {"mAP50-95", m.map50_95}, {"fitness", m.fitness}, {"images", result.images},
+                                      {"box_loss", result.box_loss}, {"cls_loss", result.cls_loss},
+                                      {"dfl_loss", result.dfl_loss},
                                       {"seconds", result.seconds}}.dump());
   } else {
     fmt::print("{}", train::format_class_table(result.metrics, shards.names, true));

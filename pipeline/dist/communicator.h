@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "pipeline/dist/mpi_context.h"
 
@@ -29,6 +30,9 @@ class Communicator {
   virtual void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) = 0;
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
   virtual void barrier() = 0;
+  // Every rank sends `bytes` bytes (any count, 0 allowed); `root` receives them all, in
+  // rank order (element r from rank r). Other ranks get an empty vector.
+  virtual std::vector<std::vector<unsigned char>> gather(const void* data, std::size_t bytes, int root) = 0;
   [[noreturn]] virtual void abort(const std::string& why) = 0;
   // The deadline of the following collectives (rank 0 validating while the others wait
   // needs a long one; the steps a short one).

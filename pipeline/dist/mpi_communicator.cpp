@@ -71,6 +71,38 @@ class MpiCommunicator : public Communicator {
     }
   }
 
+  std::vector<std::vector<unsigned char>> gather(const void* data, std::size_t bytes, int root) override {
+    const int ranks = context_.world();
+    if (ranks == 1) return {std::vector<unsigned char>(static_cast<const unsigned char*>(data),
+                                                       static_cast<const unsigned char*>(data) + bytes)};
+    if (bytes > static_cast<std::size_t>(INT_MAX)) {
+      context_.abort(fmt::format("gather of {} bytes from one rank: more than MPI's int counts allow", bytes));
+    }
+    // First the sizes, then the bytes at their displacements.
+    int mine = static_cast<int>(bytes);
+    std::vector<int> sizes(static_cast<std::size_t>(ranks));
+    MPI_Request request;
+    MPI_CHECK(MPI_Igather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD, &request));
+    wait(request, "gather of the byte counts");
+    std::vector<int> offsets(sizes.size(), 0);
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < sizes.size(); ++r) {
+      if (total > static_cast<std::size_t>(INT_MAX)) context_.abort("gather: more than 2 GiB in all");
+      offsets[r] = static_cast<int>(total);
+      total += static_cast<std::size_t>(sizes[r]);
+    }
+    std::vector<unsigned char> all(context_.rank() == root ? total : 0);
+    MPI_CHECK(MPI_Igatherv(data, mine, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, root,
+                           MPI_COMM_WORLD, &request));
+    wait(request, fmt::format("gather of {} bytes to rank {}", bytes, root));
+    std::vector<std::vector<unsigned char>> parts;
+    if (context_.rank() != root) return parts;
+    for (std::size_t r = 0; r < sizes.size(); ++r) {
+      parts.emplace_back(all.begin() + offsets[r], all.begin() + offsets[r] + sizes[r]);
+    }
+    return parts;
+  }
+
   void barrier() override {
     if (context_.world() == 1) return;
     MPI_Request request;

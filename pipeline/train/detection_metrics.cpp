@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "kernels/box_iou.h"
+#include "pipeline/core/byte_packing.h"
 
 namespace shrike::train {
 namespace {
@@ -184,6 +185,36 @@ void DetectionMetrics::merge(const DetectionMetrics& other) {
   pred_cls_.insert(pred_cls_.end(), other.pred_cls_.begin(), other.pred_cls_.end());
   target_cls_.insert(target_cls_.end(), other.target_cls_.begin(), other.target_cls_.end());
   for (int c = 0; c < nc_; ++c) images_per_class_[c] += other.images_per_class_[c];
+}
+
+std::vector<unsigned char> DetectionMetrics::pack() const {
+  BytePacker packer;
+  packer.put<std::int32_t>(nc_);
+  packer.put<std::int64_t>(images_);
+  std::vector<std::uint16_t> hits(tp_.size());
+  for (std::size_t i = 0; i < tp_.size(); ++i) hits[i] = static_cast<std::uint16_t>(tp_[i].to_ulong());
+  packer.put_vector(hits);
+  packer.put_vector(conf_);
+  packer.put_vector(pred_cls_);
+  packer.put_vector(target_cls_);
+  packer.put_vector(images_per_class_);
+  return std::move(packer.bytes());
+}
+
+DetectionMetrics DetectionMetrics::unpack(std::span<const unsigned char> bytes) {
+  ByteUnpacker unpacker(bytes);
+  DetectionMetrics metrics(unpacker.get<std::int32_t>());
+  metrics.images_ = unpacker.get<std::int64_t>();
+  for (std::uint16_t hits : unpacker.get_vector<std::uint16_t>()) metrics.tp_.emplace_back(hits);
+  metrics.conf_ = unpacker.get_vector<float>();
+  metrics.pred_cls_ = unpacker.get_vector<int>();
+  metrics.target_cls_ = unpacker.get_vector<int>();
+  metrics.images_per_class_ = unpacker.get_vector<std::int64_t>();
+  if (metrics.images_per_class_.size() != static_cast<std::size_t>(metrics.nc_) || metrics.conf_.size() != metrics.tp_.size() ||
+      metrics.pred_cls_.size() != metrics.tp_.size() || !unpacker.done()) {
+    throw std::runtime_error("DetectionMetrics::unpack: inconsistent buffer");
+  }
+  return metrics;
 }
 
 MetricsResult DetectionMetrics::compute() const {

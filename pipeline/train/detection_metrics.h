@@ -102,6 +102,9 @@ class DetectionMetrics {
   // Appends another accumulator's images (distributed validation gathers them in rank order).
   void merge(const DetectionMetrics& other);
   MetricsResult compute() const;
+  // The accumulated state as bytes and back, for gathering across ranks.
+  std::vector<unsigned char> pack() const;
+  static DetectionMetrics unpack(std::span<const unsigned char> bytes);
 
   int nc() const { return nc_; }
   std::int64_t images() const { return images_; }

@@ -38,11 +38,15 @@ std::optional<ValidationResult> Trainer::validate_ema() {
   model::ParamStore& target = eval_model_->params();
   std::copy(ema_->float_state().begin(), ema_->float_state().end(), target.float_state().begin());
   std::copy(ema_->counters().begin(), ema_->counters().end(), target.counters().begin());
+  if (world() > 1) {  // rank 0's EMA is the model (BatchNorm statistics are per rank without sync_bn)
+    comm_->broadcast(target.float_state().data(), target.float_state().size() * sizeof(float), 0);
+    comm_->broadcast(target.counters().data(), target.counters().size() * sizeof(std::int64_t), 0);
+  }
   ValidationSettings settings;
   settings.conf = static_cast<float>(experiment_.number("conf"));
   settings.iou = experiment_.number("iou");
   settings.max_det = experiment_.integer("max_det");
-  return run_validation(*eval_model_, *val_loader_, settings);
+  return run_validation(*eval_model_, *val_loader_, settings, world() > 1 ? comm_ : nullptr);
 }
 
 void Trainer::save_checkpoint(const fs::path& path, bool mid_epoch) {
@@ -87,15 +91,18 @@ void Trainer::report_progress(int epoch, const data::Batch& batch, const Schedul
 }
 
 bool Trainer::end_epoch(int epoch, bool time_up) {
-  // Rank 0 validates and writes; the others wait, then take its decisions.
+  // Every rank validates its share of the batches; rank 0 gathers the statistics,
+  // writes the run folder and checkpoints, and the others take its decisions.
+  const double step_timeout = world() > 1 ? comm_->timeout() : 0;
+  if (world() > 1) comm_->set_timeout(kValidationTimeoutSeconds);  // waits for the slowest validator or rank 0's writes
+  std::optional<ValidationResult> validation;
+  if (experiment_.flag("val") || epoch + 1 >= loop_.epochs || time_up) validation = validate_ema();
   std::int64_t decision[3] = {0, loop_.epochs, 0};
   if (is_root()) {
-    decision[0] = end_epoch_on_root(epoch, time_up) ? 1 : 0;
+    decision[0] = end_epoch_on_root(epoch, time_up, validation) ? 1 : 0;
     decision[1] = loop_.epochs;
   }
   if (world() > 1) {
-    const double step_timeout = comm_->timeout();
-    comm_->set_timeout(kValidationTimeoutSeconds);  // the others wait while rank 0 validates
     comm_->broadcast(decision, sizeof decision, 0);
     comm_->broadcast(&loop_.best_fitness, sizeof loop_.best_fitness, 0);
     comm_->set_timeout(step_timeout);
@@ -106,11 +113,9 @@ bool Trainer::end_epoch(int epoch, bool time_up) {
   return decision[0] != 0;
 }
 
-bool Trainer::end_epoch_on_root(int epoch, bool time_up) {
+bool Trainer::end_epoch_on_root(int epoch, bool time_up, const std::optional<ValidationResult>& validation) {
   const int epochs = loop_.epochs;
   bool final_epoch = epoch + 1 >= epochs || time_up;
-  std::optional<ValidationResult> validation;
-  if (experiment_.flag("val") || final_epoch) validation = validate_ema();
   // Fitness: 0.1 mAP50 + 0.9 mAP50-95 when validated (the reference uses -loss otherwise).
   const double fitness = validation ? validation->metrics.fitness
                                     : -(loop_.mean_loss[0] + loop_.mean_loss[1] + loop_.mean_loss[2]);

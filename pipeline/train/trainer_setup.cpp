@@ -166,7 +166,7 @@ void Trainer::setup_optimizer() {
   budget.time_hours = experiment_.number("time");
   budget.credit_limit = experiment_.number("credit_limit");
   budget.rate_per_hour = experiment_.number("rate");
-  budget.devices = 1;
+  budget.devices = world();  // the GPUs (or CPU processes) usage.json bills
   budget_ = RunBudget(budget);
 }
 
@@ -176,18 +176,19 @@ void Trainer::restore(const fs::path& checkpoint) {
   if (loop.empty()) fail_user("{} has no loop state: it was not written by `shrike train`", checkpoint.string());
   gate_ = OptimizerStepGate(loop_.from_json(loop));
   schedule_.epochs = loop_.epochs;
-  double seconds_before = 0;
+  double device_seconds_before = 0;
   if (is_root()) {
     run_folder_.emplace(RunFolder::open_existing(checkpoint.parent_path().parent_path()));
     folder().keep_results_through(loop_.epoch);
     // Credits already spent by the run's earlier segments count against its limit.
-    for (const UsageSegment& segment : folder().usage().segments) {
-      seconds_before += std::chrono::duration<double>(segment.end - segment.start).count();
+    for (const UsageSegment& segment : folder().usage().segments) {  // device-seconds
+      device_seconds_before += std::chrono::duration<double>(segment.end - segment.start).count() *
+                        segment.gpus.value_or(folder().usage().identity.gpus);
     }
   }
   const double rate = experiment_.number("rate");
-  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate, 1,
-                                     seconds_before / 3600.0 * rate});
+  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate, world(),
+                                     device_seconds_before / 3600.0 * rate});
   console_.line(fmt::format("resuming from {}: epoch {}, batch {}, {} optimizer steps", checkpoint.string(),
                             loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
 }

@@ -25,6 +25,7 @@
 #include "pipeline/train/train_console.h"
 #include "pipeline/train/trainer.h"
 #include "pipeline/train/training_inputs.h"
+#include "pipeline/train/validator.h"
 
 namespace shrike::train {
 
@@ -73,8 +74,8 @@ class Trainer {
   TrainOutcome finish();
   // trainer_epoch.cpp
   bool end_epoch(int epoch, bool time_up);  // true when training ends after it
-  bool end_epoch_on_root(int epoch, bool time_up);
-  std::optional<struct ValidationResult> validate_ema();
+  bool end_epoch_on_root(int epoch, bool time_up, const std::optional<ValidationResult>& validation);
+  std::optional<ValidationResult> validate_ema();
   void save_checkpoint(const std::filesystem::path& path, bool mid_epoch);
   void report_progress(int epoch, const data::Batch& batch, const SchedulePoint& point, double images_per_second);
   model::WeightsInfo weights_info() const;

@@ -7,12 +7,18 @@
 // original image coordinates, and the metrics (P, R at max F1, mAP50, mAP50-95, per
 // class). Also the validation losses (the v8 loss on the eval-mode outputs). Used by
 // the trainer every epoch and by `shrike val` standalone.
+//
+// Distributed (a communicator with world > 1): rank r validates batches r, r+N, ...,
+// and rank 0 gathers every batch's statistics and merges them in batch order, so the
+// metrics are exactly those of one process (the reference validates on rank 0 alone
+// while the other GPUs idle). Every rank must call it; only rank 0's result is filled.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "pipeline/data/batch_loader.h"
+#include "pipeline/dist/communicator.h"
 #include "pipeline/model/model.h"
 #include "pipeline/train/detection_metrics.h"
 
@@ -32,6 +38,7 @@ struct ValidationResult {
   std::size_t images = 0;
 };
 
-ValidationResult run_validation(model::Model& model, const data::ValLoader& loader, const ValidationSettings& settings);
+ValidationResult run_validation(model::Model& model, const data::ValLoader& loader, const ValidationSettings& settings,
+                                dist::Communicator* comm = nullptr);
 
 }  // namespace shrike::train

@@ -1,6 +1,6 @@
 // tests/mpi/test_communicator.cpp: the MPI communicator under a real `mpirun -np N`:
 // all-reduce (sum, avg, max) of float32, float64 and int64 buffers from 1 element to
-// 64 MiB (uneven sizes included), broadcast and barrier, the node-local rank, and the
+// 64 MiB (uneven sizes included), broadcast, barrier, gather of uneven byte counts, the node-local rank, and the
 // threads-per-rank rule. Every rank checks every result; the exit code is the verdict.
 #include <fmt/core.h>
 
@@ -47,6 +47,25 @@ void check_all_reduce(Communicator& comm, std::size_t count, DataType type) {
   check(bad == 0, fmt::format("all-reduce of {} elements (type {}): {} wrong", count, static_cast<int>(type), bad));
 }
 
+// Rank r sends r * 1000 + 3 bytes of value r (rank 0 sends 3, so one part may be small);
+// rank 1 gathers them (a non-zero root) and checks each part's size and contents.
+void check_gather(Communicator& comm) {
+  const int r = comm.rank(), n = comm.world();
+  const int root = n > 1 ? 1 : 0;
+  std::vector<unsigned char> mine(static_cast<std::size_t>(r) * 1000 + 3, static_cast<unsigned char>(r));
+  const auto parts = comm.gather(mine.data(), mine.size(), root);
+  if (r != root) {
+    check(parts.empty(), "gather: a non-root rank receives nothing");
+    return;
+  }
+  check(parts.size() == static_cast<std::size_t>(n), fmt::format("gather: {} parts for {} ranks", parts.size(), n));
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    bool ok = parts[p].size() == p * 1000 + 3;
+    for (unsigned char byte : parts[p]) ok = ok && byte == static_cast<unsigned char>(p);
+    check(ok, fmt::format("gather: part {} has {} bytes, expected {} of value {}", p, parts[p].size(), p * 1000 + 3, p));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,6 +84,7 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < blob.size(); ++i) same = same && blob[i] == static_cast<std::uint8_t>(i * 7);
   check(same, "broadcast from rank 0");
   comm->barrier();
+  check_gather(*comm);
   check(context.local_rank() == context.rank(), "one node: the local rank is the rank");
   check(context.threads() >= 1, "threads per rank");
   // Everyone learns the failure count, so the verdict is the job's.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/mpi/train_np2.sh MPIEXEC SHRIKE: `mpirun -np 2 shrike train` trains one model:
-# one run folder (written by rank 0 only) that records world size 2, every epoch row,
-# a loadable checkpoint; the run stopped mid-epoch under 2 ranks resumes under 1 (a
+# one run folder (written by rank 0 only) that records world size 2, every epoch row
+# (validated by both ranks), a loadable checkpoint; `shrike val` over 3 ranks gives the
+# figures of 1; the run stopped mid-epoch under 2 ranks resumes under 1 (a
 # different world size) and completes.
 set -uo pipefail
 mpiexec=$1
@@ -18,6 +19,16 @@ grep -q '"world_size": 2' runs/np2/run.json || fail "run.json does not record wo
 [ "$(wc -l < runs/np2/results.csv)" -eq 3 ] || fail "results.csv should have 2 epoch rows"
 grep -q '"state": "completed"' runs/np2/status.json || fail "status: $(cat runs/np2/status.json)"
 "$shrike" model info runs/np2/weights/last.h5 >/dev/null || fail "last.h5 does not load"
+grep -q "metrics/mAP50" runs/np2/results.csv && [ -n "$(sed -n 3p runs/np2/results.csv | cut -d, -f8)" ] ||
+  fail "the 2-rank run did not validate: $(cat runs/np2/results.csv)"
+
+# distributed validation: 3 ranks split 8 images in batches of 2 unevenly; same figures as 1
+drop_seconds() { sed 's/"seconds":[0-9.e-]*//'; }
+"$shrike" val runs/np2/weights/last.h5 --data shards batch=2 --json 2>/dev/null | tail -1 | drop_seconds >val1.json
+"$mpiexec" -np 3 --oversubscribe "$shrike" val runs/np2/weights/last.h5 --data shards batch=2 --json 2>/dev/null |
+  tail -1 | drop_seconds >val3.json
+grep -q '"images":8' val1.json || fail "shrike val saw not 8 images: $(cat val1.json)"
+cmp -s val1.json val3.json || fail "validation over 3 ranks $(cat val3.json) differs from 1 rank's $(cat val1.json)"
 
 # stop mid-epoch 2 under two ranks (global batch 8: 3 iterations per epoch), resume with one
 SHRIKE_STOP_AT_ITERATION=4 "$mpiexec" -np 2 --oversubscribe "$shrike" train "${common[@]}" epochs=3 name=switch \
