@@ -21,6 +21,17 @@ namespace shrike::dist {
 enum class ReduceOp { kSum, kAvg, kMax };
 enum class DataType { kFloat32, kFloat64, kInt64 };
 
+// A collective started without waiting for it (gradient buckets launched while the
+// backward pass goes on). The buffer must stay untouched until it completes.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Drives it on and says whether it has completed (never blocks).
+  virtual bool test() = 0;
+  // Blocks until it completes, within the communicator's deadline.
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -28,6 +39,8 @@ class Communicator {
   virtual int world() const = 0;
   // In place, `count` elements.
   virtual void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) = 0;
+  // Starts an in-place float32 sum; every rank must start the same ones in the same order.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, std::size_t count) = 0;
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   // Every rank sends `bytes` bytes (any count, 0 allowed); `root` receives them all, in

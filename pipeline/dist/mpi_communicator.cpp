@@ -32,6 +32,29 @@ void scale(void* data, std::size_t count, double factor) {
   for (std::size_t i = 0; i < count; ++i) values[i] = static_cast<T>(values[i] * factor);
 }
 
+class MpiCommunicator;
+
+class MpiPending : public PendingCollective {
+ public:
+  MpiPending(MpiCommunicator& owner, MPI_Request request, std::size_t count)
+      : owner_(owner), request_(request), count_(count) {}
+  ~MpiPending() override;
+  bool test() override {
+    if (done_) return true;
+    int done = 0;
+    MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    done_ = done != 0;
+    return done_;
+  }
+  void wait() override;
+
+ private:
+  MpiCommunicator& owner_;
+  MPI_Request request_;
+  std::size_t count_;
+  bool done_ = false;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator(const MpiContext& context, double timeout) : context_(context), timeout_(timeout) {}
@@ -57,6 +80,18 @@ class MpiCommunicator : public Communicator {
       if (type == DataType::kFloat64) scale<double>(data, count, factor);
       if (type == DataType::kInt64) scale<std::int64_t>(data, count, factor);
     }
+  }
+
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, std::size_t count) override {
+    if (count > static_cast<std::size_t>(INT_MAX)) {
+      context_.abort(fmt::format("start_all_reduce_sum of {} elements: more than MPI's int counts allow", count));
+    }
+    MPI_Request request = MPI_REQUEST_NULL;
+    if (context_.world() > 1 && count > 0) {
+      MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                               &request));
+    }
+    return std::make_unique<MpiPending>(*this, request, count);
   }
 
   void broadcast(void* data, std::size_t bytes, int root) override {
@@ -115,6 +150,8 @@ class MpiCommunicator : public Communicator {
   double timeout() const override { return timeout_; }
 
  private:
+  friend class MpiPending;
+
   // Polls `request` until done; past the deadline, ends the job naming the operation.
   void wait(MPI_Request& request, const std::string& what) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_);
@@ -135,6 +172,17 @@ class MpiCommunicator : public Communicator {
   const MpiContext& context_;
   double timeout_;
 };
+
+MpiPending::~MpiPending() {
+  // A request may not be dropped in flight: the buffer would be written later.
+  if (!done_ && request_ != MPI_REQUEST_NULL) wait();
+}
+
+void MpiPending::wait() {
+  if (done_) return;
+  owner_.wait(request_, fmt::format("all-reduce of a {}-element gradient bucket", count_));
+  done_ = true;
+}
 
 }  // namespace
 

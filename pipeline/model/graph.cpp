@@ -143,6 +143,7 @@ void Graph::param_grad_commit(int param, float* written) {
   float* grad = params_.grad(param);
   if (written != grad) kernels::accumulate_cpu(grad, written, params_.entry(param).numel);
   params_.mark_grad_written(param);
+  if (grad_ready_ != nullptr && *grad_ready_) (*grad_ready_)(param);
 }
 
 std::size_t Graph::activation_bytes() const {

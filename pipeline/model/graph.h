@@ -10,6 +10,7 @@
 // by construction. Parameters live in a ParamStore shared by graphs of other shapes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,10 @@ class Graph {
   // sync_bn: when set, training-mode BatchNorm uses the statistics of every rank.
   void set_batch_stats_reducer(const kernels::BatchStatsReducer* reducer) { bn_reducer_ = reducer; }
   const kernels::BatchStatsReducer* batch_stats_reducer() const { return bn_reducer_; }
+  // Data parallelism: told the index of each parameter whose gradient a backward pass
+  // has finished (each parameter feeds one op, so its commit is its last), to start
+  // gradient buckets' all-reduce during the pass.
+  void set_grad_ready_listener(const std::function<void(int)>* listener) { grad_ready_ = listener; }
 
   const std::vector<std::unique_ptr<GraphOp>>& ops() const { return ops_; }
   const std::vector<int>& outputs() const { return outputs_; }
@@ -103,6 +108,7 @@ class Graph {
   std::vector<float> scratch_;        // one gradient in flight (largest tensor)
   std::vector<float> param_scratch_;  // one parameter gradient in flight
   const kernels::BatchStatsReducer* bn_reducer_ = nullptr;
+  const std::function<void(int)>* grad_ready_ = nullptr;
 };
 
 }  // namespace shrike::model

@@ -30,6 +30,7 @@ Graph& Model::graph(Shape4 input) {
   }
   BuiltNetwork built = build_network(spec_, params_, input);
   if (bn_reducer_) built.graph->set_batch_stats_reducer(&*bn_reducer_);
+  built.graph->set_grad_ready_listener(&grad_ready_);
   graphs_.push_front({input, std::move(built.graph)});
   if (graphs_.size() > kCachedGraphs) graphs_.pop_back();
   return *graphs_.front().graph;
@@ -39,6 +40,8 @@ void Model::set_batch_stats_reducer(kernels::BatchStatsReducer reducer) {
   bn_reducer_ = std::move(reducer);
   for (auto& cached : graphs_) cached.graph->set_batch_stats_reducer(&*bn_reducer_);
 }
+
+void Model::set_grad_ready_listener(std::function<void(int)> listener) { grad_ready_ = std::move(listener); }
 
 double Model::macs(int imgsz) {
   ParamStore scratch;  // building a graph only to count: do not disturb the cache

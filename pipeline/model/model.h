@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -37,6 +38,9 @@ class Model {
 
   // sync_bn across the ranks of a data-parallel job (every graph, also later ones).
   void set_batch_stats_reducer(kernels::BatchStatsReducer reducer);
+  // Overlapped gradient all-reduce: called with each parameter whose gradient a
+  // backward pass finished (every graph, also later ones).
+  void set_grad_ready_listener(std::function<void(int)> listener);
 
  private:
   ModelSpec spec_;
@@ -49,6 +53,7 @@ class Model {
   };
   std::list<CachedGraph> graphs_;  // most recently used first
   std::optional<kernels::BatchStatsReducer> bn_reducer_;
+  std::function<void(int)> grad_ready_;
 };
 
 }  // namespace shrike::model

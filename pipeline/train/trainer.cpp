@@ -92,6 +92,8 @@ StopReason Trainer::train_epoch(int epoch) {
     const SchedulePoint point = schedule_at(ni, epoch, schedule_);
     for (int g = 0; g < kNumGroups; ++g) optimizer_->set_lr(g, point.lr[g]);
     optimizer_->set_momentum(point.momentum);
+    // The micro-batch that ends an accumulation reduces its gradients during backward.
+    if (buckets_ && optimizer_steps(ni, gate_.last_opt_step(), point.accumulate)) buckets_->begin();
     const StepLoss loss = detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets, true,
                                                   model::Mode::kTrain, comm_, experiment_.integer("batch"));
     loop_.add_loss(loss);
@@ -115,9 +117,23 @@ StopReason Trainer::train_epoch(int epoch) {
 
 void Trainer::optimizer_step() {
   // Data parallelism: the gradients (accumulated over this rank's micro-batches) are
-  // summed over the ranks once per optimizer step; the loss scaling makes the sum the
-  // single-process gradient of the global batch.
-  if (world() > 1) comm_->all_reduce(params().grads(), dist::ReduceOp::kSum);
+  // summed over the ranks once per optimizer step, bucket by bucket during the last
+  // micro-batch's backward pass (or in one call when bucket_mb=0); the loss scaling
+  // makes the sum the single-process gradient of the global batch.
+  if (buckets_ && buckets_->armed()) {
+    const dist::BucketStats stats = buckets_->finish();
+    epoch_comm_.buckets += stats.buckets;
+    epoch_comm_.started_during_backward += stats.started_during_backward;
+    epoch_comm_.wait_seconds += stats.wait_seconds;
+    epoch_comm_.reduced_bytes += stats.reduced_bytes;
+    ++epoch_comm_steps_;
+  } else if (world() > 1) {
+    const auto start = std::chrono::steady_clock::now();
+    comm_->all_reduce(params().grads(), dist::ReduceOp::kSum);
+    epoch_comm_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    epoch_comm_.reduced_bytes += static_cast<double>(params().grads().size_bytes());
+    ++epoch_comm_steps_;
+  }
   const double norm = clip_grad_norm(params().grads(), 10.0);
   optimizer_->step(params());
   params().zero_grads();

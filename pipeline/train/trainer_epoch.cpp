@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "pipeline/core/error.h"
 #include "pipeline/train/results_plot.h"
@@ -75,7 +76,12 @@ void Trainer::report_progress(int epoch, const data::Batch& batch, const Schedul
                               double images_per_second) {
   const auto now = std::chrono::steady_clock::now();
   const bool last = batch.number + 1 == loader_->batches_per_epoch();
-  if (!last && std::chrono::duration<double>(now - last_progress_record_).count() < kProgressRecordSeconds) return;
+  // Test hook: SHRIKE_PROGRESS_EVERY_ITERATION=1 records every iteration (equivalence tests).
+  static const bool every_iteration = std::getenv("SHRIKE_PROGRESS_EVERY_ITERATION") != nullptr;
+  if (!last && !every_iteration &&
+      std::chrono::duration<double>(now - last_progress_record_).count() < kProgressRecordSeconds) {
+    return;
+  }
   last_progress_record_ = now;
   folder().append_metrics("train", {{"epoch", epoch + 1},
                                  {"batch", batch.number + 1},
@@ -110,6 +116,8 @@ bool Trainer::end_epoch(int epoch, bool time_up) {
   loop_.epochs = static_cast<int>(decision[1]);
   schedule_.epochs = loop_.epochs;
   loop_.reset_epoch_losses();
+  epoch_comm_ = {};
+  epoch_comm_steps_ = 0;
   return decision[0] != 0;
 }
 
@@ -183,6 +191,13 @@ bool Trainer::end_epoch_on_root(int epoch, bool time_up, const std::optional<Val
     record["val_box_loss"] = *row.val_box_loss;
     record["val_cls_loss"] = *row.val_cls_loss;
     record["val_dfl_loss"] = *row.val_dfl_loss;
+  }
+  if (epoch_comm_steps_ > 0) {  // data parallelism: how much of the all-reduce the backward pass hid
+    record["allreduce"] = {{"steps", epoch_comm_steps_},
+                           {"wait_seconds", epoch_comm_.wait_seconds},
+                           {"megabytes", epoch_comm_.reduced_bytes / 1e6},
+                           {"buckets", epoch_comm_.buckets},
+                           {"started_during_backward", epoch_comm_.started_during_backward}};
   }
   folder().append_metrics("epoch", record);
   const auto cells = results_row_cells(row);

@@ -93,7 +93,23 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
     comm_->broadcast(params().float_state().data(), params().float_state().size() * sizeof(float), 0);
     comm_->broadcast(params().counters().data(), params().counters().size() * sizeof(std::int64_t), 0);
   }
+  if (world() > 1) setup_gradient_buckets();
   if (is_root()) setup_run_folder(resuming);
+}
+
+void Trainer::setup_gradient_buckets() {
+  const double bucket_mb = experiment_.number("bucket_mb");
+  if (bucket_mb <= 0) return;  // one all-reduce of the whole buffer after backward
+  std::vector<dist::GradientSlice> slices;
+  for (const model::TensorEntry& entry : params().entries()) {
+    slices.push_back(model::is_trainable(entry.role) ? dist::GradientSlice{entry.offset, entry.numel}
+                                                     : dist::GradientSlice{});
+  }
+  buckets_ = std::make_unique<dist::GradientBuckets>(*comm_, params().grads(), std::move(slices),
+                                                     static_cast<std::size_t>(bucket_mb * 1024 * 1024));
+  model().set_grad_ready_listener([this](int param) { buckets_->on_gradient_ready(param); });
+  console_.line(fmt::format("data parallel: {} ranks; gradients in {} buckets of about {} MiB, all-reduced during "
+                            "backward", world(), buckets_->bucket_count(), bucket_mb));
 }
 
 void Trainer::setup_model_and_data() {

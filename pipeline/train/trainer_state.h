@@ -13,6 +13,7 @@
 #include <string>
 
 #include "pipeline/data/batch_loader.h"
+#include "pipeline/dist/gradient_buckets.h"
 #include "pipeline/train/checkpoint.h"
 #include "pipeline/train/detect_step.h"
 #include "pipeline/train/ema.h"
@@ -63,6 +64,7 @@ class Trainer {
   // trainer_setup.cpp
   void setup_model_and_data();
   void setup_optimizer();
+  void setup_gradient_buckets();
   void setup_run_folder(bool resuming);
   void restore(const std::filesystem::path& checkpoint);
   // trainer.cpp
@@ -108,6 +110,10 @@ class Trainer {
   std::chrono::steady_clock::time_point segment_start_ = std::chrono::steady_clock::now();
   double last_credit_check_ = 0;
   std::chrono::steady_clock::time_point last_progress_record_{};
+  // Data parallelism: bucketed all-reduce overlapped with backward (world > 1, bucket_mb > 0).
+  std::unique_ptr<dist::GradientBuckets> buckets_;
+  dist::BucketStats epoch_comm_{};  // summed over the epoch's optimizer steps
+  int epoch_comm_steps_ = 0;
 };
 
 }  // namespace shrike::train

@@ -1,6 +1,6 @@
 // tests/mpi/test_communicator.cpp: the MPI communicator under a real `mpirun -np N`:
 // all-reduce (sum, avg, max) of float32, float64 and int64 buffers from 1 element to
-// 64 MiB (uneven sizes included), broadcast, barrier, gather of uneven byte counts, the node-local rank, and the
+// 64 MiB (uneven sizes included), broadcast, barrier, gather of uneven byte counts, the bucketed gradient all-reduce, the node-local rank, and the
 // threads-per-rank rule. Every rank checks every result; the exit code is the verdict.
 #include <fmt/core.h>
 
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/dist/communicator.h"
+#include "pipeline/dist/gradient_buckets.h"
 
 using namespace shrike::dist;
 
@@ -66,6 +67,39 @@ void check_gather(Communicator& comm) {
   }
 }
 
+// Bucketed all-reduce as the trainer drives it: 7 parameters (one without a gradient),
+// buckets of 400 bytes, gradients finished in reverse order except parameter 1, which
+// the pass never reaches (finish() must still reduce it). Twice, to check re-arming.
+void check_gradient_buckets(Communicator& comm) {
+  const std::vector<std::size_t> sizes = {30, 120, 7, 0, 250, 64, 33};
+  std::vector<GradientSlice> slices;
+  std::size_t offset = 0;
+  for (std::size_t numel : sizes) {
+    slices.push_back({numel == 0 ? 0 : offset, numel});
+    offset += numel;
+  }
+  std::vector<float> grads(offset);
+  GradientBuckets buckets(comm, grads, slices, 400);
+  check(buckets.bucket_count() > 2, fmt::format("{} buckets for 504 floats of 100-float buckets", buckets.bucket_count()));
+  const int n = comm.world(), r = comm.rank();
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < grads.size(); ++i) grads[i] = static_cast<float>(i % 13 + 100 * r + pass);
+    buckets.begin();
+    for (int p = static_cast<int>(sizes.size()) - 1; p >= 0; --p) {
+      if (p != 1) buckets.on_gradient_ready(p);
+    }
+    const BucketStats stats = buckets.finish();
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      bad += grads[i] != static_cast<float>(n * (i % 13 + pass) + 100.0 * n * (n - 1) / 2);
+    }
+    check(bad == 0, fmt::format("bucketed all-reduce pass {}: {} wrong sums", pass, bad));
+    check(stats.started_during_backward > 0 && stats.started_during_backward < stats.buckets,
+          fmt::format("pass {}: {} of {} buckets started during the pass (the one holding parameter 1 only at finish)",
+                      pass, stats.started_during_backward, stats.buckets));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -85,6 +119,7 @@ int main(int argc, char** argv) {
   check(same, "broadcast from rank 0");
   comm->barrier();
   check_gather(*comm);
+  check_gradient_buckets(*comm);
   check(context.local_rank() == context.rank(), "one node: the local rank is the rank");
   check(context.threads() >= 1, "threads per rank");
   // Everyone learns the failure count, so the verdict is the job's.
