@@ -49,6 +49,7 @@ void TrainConsole::progress(int epoch, int epochs, std::size_t batch, std::size_
   } else if (batch < batches) {
     fmt::print(stream_, "{}\n", last_);
   }
+  if (batch < batches && !terminal_) log(last_);
   std::fflush(stream_);
 }
 
@@ -59,6 +60,7 @@ void TrainConsole::end_epoch() {
   } else if (!last_.empty()) {
     fmt::print(stream_, "{}\n", last_);
   }
+  if (!last_.empty()) log(last_);
   drawn_ = false;
   std::fflush(stream_);
 }
@@ -71,6 +73,21 @@ void TrainConsole::line(const std::string& text) {
   }
   fmt::print(stream_, "{}\n", text);
   std::fflush(stream_);
+  log(text);
+}
+
+void TrainConsole::log(const std::string& text) {
+  if (log_sink_) {
+    log_sink_(text);
+  } else {
+    unlogged_.push_back(text);
+  }
+}
+
+void TrainConsole::set_log_sink(std::function<void(std::string_view)> sink) {
+  log_sink_ = std::move(sink);
+  for (const std::string& text : unlogged_) log_sink_(text);
+  unlogged_.clear();
 }
 
 }  // namespace shrike::train

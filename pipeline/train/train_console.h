@@ -4,11 +4,16 @@
 // line "Epoch  mem  box_loss  cls_loss  dfl_loss  Instances  Size" with running mean
 // losses, a progress bar and images/s (redrawn on a terminal; a plain line every few
 // seconds otherwise, for logs and Slurm output files), and the validation header.
+// Every line but the redrawn bar also goes to the log sink (the run folder's
+// train.log); lines printed before the sink exists are kept and written when it is set.
 #pragma once
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace shrike::train {
 
@@ -25,6 +30,8 @@ class TrainConsole {
   // Ends the epoch's line (prints the final state of the bar).
   void end_epoch();
   void line(const std::string& text);  // any other line (keeps the bar tidy)
+  // Where the lines are also logged (train.log); flushes the lines kept so far.
+  void set_log_sink(std::function<void(std::string_view)> sink);
 
   // Resident memory of this process in GB (the reference's GPU_mem column on CPU).
   static double resident_gb();
@@ -36,6 +43,9 @@ class TrainConsole {
   bool silent_ = false;
   std::string last_;
   std::chrono::steady_clock::time_point last_draw_{};
+  std::function<void(std::string_view)> log_sink_;
+  std::vector<std::string> unlogged_;  // lines from before the sink was set
+  void log(const std::string& text);
 };
 
 }  // namespace shrike::train

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <csignal>
 #include <cstdlib>
 
@@ -57,6 +59,16 @@ std::int64_t Trainer::agree_max(std::int64_t value) {
   return value;
 }
 
+void Trainer::log_on_this_rank(const std::string& text) {
+  if (rank_log_.empty()) return;
+  // O_APPEND: one write per line, so lines of several ranks never interleave mid-line.
+  const int fd = ::open(rank_log_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return;  // the run folder is rank 0's; never fail over a log line
+  const std::string line = fmt::format("[rank {} on {}] {}\n", comm_->rank(), current_hostname(), text);
+  [[maybe_unused]] const ssize_t written = ::write(fd, line.data(), line.size());
+  ::close(fd);
+}
+
 // --- the loop -----------------------------------------------------------------------
 
 TrainOutcome Trainer::run() {
@@ -71,7 +83,9 @@ TrainOutcome Trainer::run() {
     }
     return finish();
   } catch (const std::exception& error) {
+    if (!is_root()) log_on_this_rank(fmt::format("error: {}", error.what()));
     if (is_root()) {
+      console_.line(fmt::format("error: {}", error.what()));
       folder().set_status(RunState::kFailed, error.what(), loop_.epoch, static_cast<long>(::getpid()));
       folder().log_event("error", {{"message", error.what()}});
       folder().flush_durably();

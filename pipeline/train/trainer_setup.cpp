@@ -95,6 +95,17 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
   }
   if (world() > 1) setup_gradient_buckets();
   if (is_root()) setup_run_folder(resuming);
+  if (world() > 1) share_run_folder_path();
+}
+
+void Trainer::share_run_folder_path() {
+  // The other ranks log their own failures to the run's train.log, tagged with their rank.
+  std::string path = is_root() ? folder().dir().string() : std::string();
+  std::uint64_t length = path.size();
+  comm_->broadcast(&length, sizeof length, 0);
+  path.resize(length);
+  comm_->broadcast(path.data(), length, 0);
+  if (!is_root()) rank_log_ = std::filesystem::path(path) / "train.log";
 }
 
 void Trainer::setup_gradient_buckets() {
@@ -233,6 +244,7 @@ void Trainer::setup_run_folder(bool resuming) {
   folder().log_event(resuming ? "resume" : "start",
                   {{"epoch", loop_.epoch}, {"shrike_version", kVersion}, {"git_commit", kGitCommit}});
   tensorboard_.emplace(TensorBoardWriter::open(folder().dir()));
+  console_.set_log_sink([this](std::string_view line) { folder().append_log_line(line); });
   console_.line(fmt::format("run folder {}", folder().dir().string()));
 }
 

@@ -65,6 +65,9 @@ class Trainer {
   void setup_model_and_data();
   void setup_optimizer();
   void setup_gradient_buckets();
+  void share_run_folder_path();
+  // Ranks other than 0: one line to the run's train.log, "[rank R on HOST] TEXT".
+  void log_on_this_rank(const std::string& text);
   void setup_run_folder(bool resuming);
   void restore(const std::filesystem::path& checkpoint);
   // trainer.cpp
@@ -114,6 +117,7 @@ class Trainer {
   std::unique_ptr<dist::GradientBuckets> buckets_;
   dist::BucketStats epoch_comm_{};  // summed over the epoch's optimizer steps
   int epoch_comm_steps_ = 0;
+  std::filesystem::path rank_log_;  // train.log, on ranks other than 0
 };
 
 }  // namespace shrike::train
