@@ -15,12 +15,16 @@ packages=(
   libssl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev
   libdnnl-dev
   python3-h5py  # tests read shards with h5py, as users will
+  libonnx-dev libprotobuf-dev  # ONNX export: protobuf classes and onnx::checker
+  slurm-wlm munge  # the single-node Slurm of the `slurm` tests (slurm/testcluster)
 )
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# The ONNX Runtime test installs onnxruntime-node with npm; node may come from elsewhere (NodeSource).
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

@@ -21,7 +21,8 @@ CommandSpec debug_spec() {
       "every numerical comparison with PyTorch needs (DESIGN.md, 'Parity batch'): the raw\n"
       "head maps, the loss items and total, and the gradient of every trainable parameter.\n"
       "The architecture and class count come from the weights file (model_yaml and nc);\n"
-      "--model overrides the architecture.";
+      "--model overrides the architecture.\n"
+      "`shrike debug forward --help`: the eval-mode inference output for an input (export checks).";
   spec.options.add_options()
       ("action", po::value<std::string>()->required()->value_name("step"), "what to run (step)")
       ("weights", po::value<std::string>()->required()->value_name("W.h5"), "weights file (/model state dict)")
@@ -37,6 +38,7 @@ CommandSpec debug_spec() {
 }  // namespace
 
 int run_debug(const Args& args) {
+  if (!args.empty() && args[0] == "forward") return run_debug_forward(Args(args.begin() + 1, args.end()));
   CommandSpec spec = debug_spec();
   auto values = parse_options(spec, args);
   if (!values) return 0;

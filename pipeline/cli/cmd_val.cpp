@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/cli/command_table.h"
+#include "pipeline/cli/resume_dispatch.h"
 #include "pipeline/core/error.h"
 #include "pipeline/core/ordered_parallel.h"
 #include "pipeline/data/batch_loader.h"
@@ -98,14 +99,21 @@ int run_val(const Args& args) {
 
 int run_resume(const Args& args) {
   if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-    fmt::print("usage: shrike resume RUN_DIR [key=value ...]\n\n"
+    fmt::print("usage: shrike resume RUN_DIR [key=value ...] [--local]\n"
+               "       shrike resume JOB|RUN_DIR --submit [--dry-run]\n\n"
                "Continue a stopped, preempted or paused run exactly where its last checkpoint left\n"
                "it (same epoch, batch, optimizer state, EMA and data order), in the foreground,\n"
-               "appending to the same run folder. Same as `shrike train resume=RUN_DIR`.\n");
+               "appending to the same run folder. Same as `shrike train resume=RUN_DIR`.\n"
+               "With --submit, a Slurm job id, or a run that was submitted to Slurm (the job registry\n"
+               "says so), the run is resubmitted instead, after the checks of `shrike submit` (policy,\n"
+               "credits), with its last job's instance and GPUs; --local resumes here regardless.\n");
     return args.empty() ? 1 : 0;
   }
-  Args forwarded{"resume=" + args[0]};
-  forwarded.insert(forwarded.end(), args.begin() + 1, args.end());
+  if (resume_goes_to_slurm(args)) return resume_through_slurm(args);
+  const Args local = without_local_flag(args);
+  if (local.empty()) fail_user("shrike resume needs RUN_DIR. Run `shrike resume --help`.");
+  Args forwarded{"resume=" + local[0]};
+  forwarded.insert(forwarded.end(), local.begin() + 1, local.end());
   return run_train(forwarded);
 }
 

@@ -25,11 +25,19 @@ constexpr std::array kSubcommands{
     Subcommand{"train", "train a detector from an experiment (YAML and/or key=value settings)", run_train},
     Subcommand{"val", "validate a weights or checkpoint file on a dataset", run_val},
     Subcommand{"predict", "detect objects in images and folders with a weights file (JSON lines)", run_predict},
-    Subcommand{"resume", "continue a stopped, preempted or paused run exactly", run_resume},
+    Subcommand{"submit", "submit training to Slurm: plan, estimate, credit hold, sbatch (--dry-run)", run_submit},
+    Subcommand{"jobs", "your Slurm training jobs: state, epoch, mAP, cost so far", run_jobs},
+    Subcommand{"stop", "stop a Slurm job with a checkpoint (resumable)", run_stop},
+    Subcommand{"cancel", "cancel a Slurm job (scancel)", run_cancel},
+    Subcommand{"resume", "continue a stopped, preempted or paused run exactly (here or on Slurm)", run_resume},
     Subcommand{"monitor", "follow runs live in the terminal: progress, ETA, loss and mAP curves", run_monitor},
     Subcommand{"compare", "compare runs: best mAP, time and the settings that differ; --plot", run_compare},
+    Subcommand{"export", "export weights to ONNX (deployment) or safetensors (PyTorch)", run_export},
+    Subcommand{"import", "import a safetensors / HDF5 state dict trained elsewhere as shrike weights", run_import},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
     Subcommand{"debug", "one forward/backward step on a fixed batch, for parity with PyTorch", run_debug},
+    Subcommand{"credits", "an account's credits: balance, history; topup and grant (admins)", run_credits},
+    Subcommand{"accounting", "charge usage (settle), reports, reconcile with Slurm, ledger backup", run_accounting},
 };
 
 void print_top_help() {
@@ -38,7 +46,7 @@ void print_top_help() {
       "usage: shrike <command> [options]     (shrike <command> --help for each)\n\n"
       "commands:\n",
       kVersion);
-  for (const auto& command : kSubcommands) fmt::print("  {:<9} {}\n", command.name, command.summary);
+  for (const auto& command : kSubcommands) fmt::print("  {:<11} {}\n", command.name, command.summary);
   fmt::print(
       "\noptions:\n"
       "  -h, --help     this help\n"

@@ -52,5 +52,14 @@ int run_predict(const Args& args);
 int run_resume(const Args& args);
 int run_monitor(const Args& args);
 int run_compare(const Args& args);
+int run_submit(const Args& args);   // cmd_submit.cpp
+int run_jobs(const Args& args);     // cmd_jobs.cpp
+int run_stop(const Args& args);     // cmd_job_control.cpp
+int run_cancel(const Args& args);   // cmd_job_control.cpp
+int run_credits(const Args& args);      // cmd_credits.cpp
+int run_accounting(const Args& args);   // cmd_accounting.cpp
+int run_export(const Args& args);
+int run_import(const Args& args);
+int run_debug_forward(const Args& args);  // `shrike debug forward` (cmd_debug.cpp dispatches)
 
 }  // namespace shrike::cli

@@ -24,6 +24,7 @@ class ConvOp : public GraphOp {
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
   double macs() const override { return plan_.geometry().macs(); }
+  const kernels::ConvGeometry& geometry() const { return plan_.geometry(); }  // for export
 
  private:
   kernels::ConvCpu plan_;
@@ -86,6 +87,7 @@ class MaxPoolOp : public GraphOp {
   const char* kind() const override { return "maxpool"; }
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
+  const kernels::PoolGeometry& geometry() const { return geometry_; }  // for export
 
  private:
   kernels::PoolGeometry geometry_;
@@ -98,6 +100,7 @@ class UpsampleOp : public GraphOp {
   const char* kind() const override { return "upsample"; }
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
+  int factor() const { return factor_; }  // for export
 
  private:
   int factor_;
@@ -111,6 +114,7 @@ class AttentionOp : public GraphOp {
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
   double macs() const override;
+  const kernels::AttentionGeometry& geometry() const { return geometry_; }  // for export
 
  private:
   kernels::AttentionGeometry geometry_;

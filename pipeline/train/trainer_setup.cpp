@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "build_info.h"
+#include "kernels/device.h"
 #include "pipeline/core/error.h"
 #include "pipeline/core/ordered_parallel.h"
 #include "pipeline/train/trainer_state.h"
@@ -61,6 +62,15 @@ std::int64_t LoopState::from_json(const json& loop) {
 }
 
 namespace {
+
+// The GPUs this run is billed for: SHRIKE_BILLED_GPUS (set by the batch script of
+// `shrike submit` to the GPUs Slurm allocated, also when the trainer falls back to CPU),
+// else one per process.
+int billed_devices(int world) {
+  const char* text = std::getenv("SHRIKE_BILLED_GPUS");
+  const int billed = text != nullptr ? std::atoi(text) : 0;
+  return billed > 0 ? billed : world;
+}
 
 std::string current_user() {
   if (const passwd* entry = ::getpwuid(::getuid()); entry != nullptr && entry->pw_name != nullptr) return entry->pw_name;
@@ -193,7 +203,7 @@ void Trainer::setup_optimizer() {
   budget.time_hours = experiment_.number("time");
   budget.credit_limit = experiment_.number("credit_limit");
   budget.rate_per_hour = experiment_.number("rate");
-  budget.devices = world();  // the GPUs (or CPU processes) usage.json bills
+  budget.devices = billed_devices(world());  // the GPUs (or CPU processes) usage.json bills
   budget_ = RunBudget(budget);
 }
 
@@ -214,7 +224,8 @@ void Trainer::restore(const fs::path& checkpoint) {
     }
   }
   const double rate = experiment_.number("rate");
-  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate, world(),
+  budget_ = RunBudget(BudgetSettings{experiment_.number("time"), experiment_.number("credit_limit"), rate,
+                                     billed_devices(world()),
                                      device_seconds_before / 3600.0 * rate});
   console_.line(fmt::format("resuming from {}: epoch {}, batch {}, {} optimizer steps", checkpoint.string(),
                             loop_.epoch + 1, loop_.next_batch, optimizer_->step_count()));
@@ -238,13 +249,19 @@ void Trainer::setup_run_folder(bool resuming) {
   identity.run = folder().name();
   if (const char* job = std::getenv("SLURM_JOB_ID")) identity.job_id = job;
   identity.instance = experiment_.text("instance");
-  identity.gpus = world();  // processes billed (GPUs under the CUDA backend)
+  identity.gpus = billed_devices(world());  // processes billed (GPUs under the CUDA backend)
+  if (const char* cluster = std::getenv("SLURM_CLUSTER_NAME"); cluster != nullptr && *cluster != '\0') {
+    identity.cluster = cluster;
+  }
   folder().begin_segment(identity);
   folder().set_status(RunState::kRunning, resuming ? "resumed" : "started", loop_.epoch, static_cast<long>(::getpid()));
   folder().log_event(resuming ? "resume" : "start",
                   {{"epoch", loop_.epoch}, {"shrike_version", kVersion}, {"git_commit", kGitCommit}});
   tensorboard_.emplace(TensorBoardWriter::open(folder().dir()));
   console_.set_log_sink([this](std::string_view line) { folder().append_log_line(line); });
+  if (experiment_.text("device") == "auto" && kernels::cuda_device_count() == 0) {
+    console_.line("device=auto: no usable GPU, training on CPU");
+  }
   console_.line(fmt::format("run folder {}", folder().dir().string()));
 }
 

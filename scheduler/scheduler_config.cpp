@@ -1,0 +1,79 @@
+// scheduler/scheduler_config.cpp: the `scheduler:` section of accounting.yaml.
+#include "scheduler/scheduler_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "pipeline/core/config_dir.h"
+#include "pipeline/core/error.h"
+
+namespace shrike::scheduler {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string> kKeys = {"max_active_jobs_per_account", "min_time_limit_minutes", "signal_lead_seconds",
+                                     "time_margin"};
+
+double read_number(const YAML::Node& section, const std::string& key, const fs::path& file, double fallback,
+                   double lo, double hi, bool integer) {
+  const YAML::Node node = section[key];
+  if (!node || node.IsNull()) return fallback;
+  double value = 0;
+  try {
+    value = node.as<double>();
+  } catch (const YAML::Exception&) {
+    fail_user("{} line {}: scheduler.{} must be a number, found '{}'.", file.string(), node.Mark().line + 1, key,
+              node.IsScalar() ? node.Scalar() : std::string("a list or mapping"));
+  }
+  if (!std::isfinite(value) || value < lo || value > hi || (integer && value != std::floor(value))) {
+    fail_user("{} line {}: scheduler.{} is {}; it must be {} between {} and {}.", file.string(), node.Mark().line + 1,
+              key, node.Scalar(), integer ? "a whole number" : "a number", lo, hi);
+  }
+  return value;
+}
+
+}  // namespace
+
+SchedulerConfig load_scheduler_config() { return load_scheduler_config(config_dir() / "accounting.yaml"); }
+
+SchedulerConfig load_scheduler_config(const fs::path& file) {
+  SchedulerConfig config;
+  if (!fs::exists(file)) return config;
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::ParserException& error) {
+    fail_user("{} line {}: not valid YAML ({}). Fix the syntax.", file.string(), error.mark.line + 1, error.msg);
+  } catch (const YAML::BadFile&) {
+    fail_user("cannot read {}: check its permissions.", file.string());
+  }
+  if (!root.IsMap()) return config;
+  const YAML::Node section = root["scheduler"];
+  if (!section || section.IsNull()) return config;
+  config.source = file;
+  if (!section.IsMap()) {
+    fail_user("{} line {}: 'scheduler' must be a mapping (max_active_jobs_per_account: 1, ...).", file.string(),
+              section.Mark().line + 1);
+  }
+  for (const auto& item : section) {
+    const std::string key = item.first.as<std::string>();
+    if (!kKeys.count(key)) {
+      fail_user("{} line {}: scheduler.{} is not a scheduler setting. Known: max_active_jobs_per_account, "
+                "min_time_limit_minutes, signal_lead_seconds, time_margin.",
+                file.string(), item.first.Mark().line + 1, key);
+    }
+  }
+  config.max_active_jobs_per_account =
+      static_cast<int>(read_number(section, "max_active_jobs_per_account", file, 1, 0, 100000, true));
+  config.min_time_limit_minutes = static_cast<int>(read_number(section, "min_time_limit_minutes", file, 5, 0, 100000, true));
+  config.signal_lead_seconds = static_cast<int>(read_number(section, "signal_lead_seconds", file, 120, 10, 3600, true));
+  config.time_margin = read_number(section, "time_margin", file, 1.5, 1.0, 100, false);
+  return config;
+}
+
+}  // namespace shrike::scheduler
