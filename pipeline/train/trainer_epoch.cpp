@@ -156,7 +156,8 @@ bool Trainer::end_epoch_on_root(int epoch, bool time_up, const std::optional<Val
   folder().append_results_row(row);
   // Stopping rules: patience (early stop) and the time limit's re-plan.
   const int patience = experiment_.integer("patience");
-  if (patience > 0 && epoch - loop_.best_epoch >= patience) {
+  const bool stopped_early = patience > 0 && epoch - loop_.best_epoch >= patience;
+  if (stopped_early) {
     final_epoch = true;
     loop_.finish_reason = fmt::format("stopped early: no improvement for {} epochs (best epoch {})", patience,
                                       loop_.best_epoch + 1);
@@ -168,6 +169,8 @@ bool Trainer::end_epoch_on_root(int epoch, bool time_up, const std::optional<Val
     if (time_up || epoch + 1 >= loop_.epochs) {
       final_epoch = true;
       loop_.finish_reason = fmt::format("time limit of {} hours reached", experiment_.number("time"));
+    } else if (!stopped_early) {
+      final_epoch = false;  // the re-plan (epochs got faster) leaves time for more than the old plan
     }
   }
   // Checkpoints: last every epoch, best on improvement, epochN with save_period.

@@ -17,7 +17,7 @@ out=$("$shrike" submit "${tiny[@]}" --dry-run 2>&1) || fail "dry-run exited $?: 
 for want in "instance    rtx4090" "24 training images (under 5,000): RTX 4090 24 GB" "from the catalogue" \
             "total: 3 epochs x" "credits/GPU-hour" "time limit  00:07:00" "#SBATCH --signal=B:USR1@120" \
             "#SBATCH --requeue" "#SBATCH --open-mode=append" "#SBATCH --output=$work/runs/exp/slurm-%j.out" \
-            "#SBATCH --partition=gpu" "#SBATCH --gres=gpu:rtx4090:1" "srun --mpi=pmix \"\$shrike\" train" \
+            "#SBATCH --partition=gpu" "#SBATCH --gres=gpu:rtx4090:1" "srun --mpi=pmix --kill-on-bad-exit=1 \"\$shrike\" train" \
             "shrike='$shrike'" "--dry-run: nothing was created or submitted"; do
   grep -qF -- "$want" <<<"$out" || fail "dry-run output lacks [$want]"
 done
