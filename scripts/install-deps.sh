@@ -17,6 +17,8 @@ packages=(
   python3-h5py  # tests read shards with h5py, as users will
   libonnx-dev libprotobuf-dev  # ONNX export: protobuf classes and onnx::checker
   slurm-wlm munge  # the single-node Slurm of the `slurm` tests (slurm/testcluster)
+  libcpp-httplib-dev libjs-chart.js  # shrike serve: the HTTP server and the page's charts (built in)
+  chromium curl  # the dashboard's browser test (with npm playwright-core) and API test
 )
 
 missing=()

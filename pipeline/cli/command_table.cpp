@@ -32,6 +32,7 @@ constexpr std::array kSubcommands{
     Subcommand{"resume", "continue a stopped, preempted or paused run exactly (here or on Slurm)", run_resume},
     Subcommand{"monitor", "follow runs live in the terminal: progress, ETA, loss and mAP curves", run_monitor},
     Subcommand{"compare", "compare runs: best mAP, time and the settings that differ; --plot", run_compare},
+    Subcommand{"serve", "web dashboard: projects, live run charts, comparison, credits (read only)", run_serve},
     Subcommand{"export", "export weights to ONNX (deployment) or safetensors (PyTorch)", run_export},
     Subcommand{"import", "import a safetensors / HDF5 state dict trained elsewhere as shrike weights", run_import},
     Subcommand{"model", "a model's layers, parameter count and GFLOPs (model info)", run_model},
