@@ -145,17 +145,21 @@ bool AccountingConfig::may_use_account(const std::string& user, const std::strin
 
 AccountingConfig load_accounting_config() { return load_accounting_config(config_dir() / "accounting.yaml"); }
 
-AccountingConfig load_accounting_config(const fs::path& file) {
-  AccountingConfig config;
-  if (!fs::exists(file)) return config;
-  YAML::Node root;
+YAML::Node load_site_yaml(const fs::path& file) {
+  if (!fs::exists(file)) return YAML::Node();
   try {
-    root = YAML::LoadFile(file.string());
+    return YAML::LoadFile(file.string());
   } catch (const YAML::ParserException& error) {
     fail_user("{} line {}: not valid YAML ({}). Fix the syntax.", file.string(), error.mark.line + 1, error.msg);
   } catch (const YAML::BadFile&) {
     fail_user("cannot read {}: check its permissions.", file.string());
   }
+}
+
+AccountingConfig load_accounting_config(const fs::path& file) {
+  AccountingConfig config;
+  if (!fs::exists(file)) return config;
+  const YAML::Node root = load_site_yaml(file);
   config.source = file;
   if (root.IsNull()) return config;
   if (!root.IsMap()) fail_user("{}: expected a mapping of accounting settings.", file.string());

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "accounting/money.h"
 
 namespace shrike::accounting {
@@ -43,6 +45,11 @@ struct AccountingConfig {
 // config_dir()/accounting.yaml (defaults when the file does not exist).
 AccountingConfig load_accounting_config();
 AccountingConfig load_accounting_config(const std::filesystem::path& file);
+
+// The site file's YAML tree (also read by scheduler/ for its `scheduler:` section): a
+// null node when the file does not exist; bad YAML or an unreadable file is a UserError
+// naming the file and line.
+YAML::Node load_site_yaml(const std::filesystem::path& file);
 
 // The ledger file: SHRIKE_LEDGER, else the config's `ledger:`, else
 // $SHRIKE_HOME/ledger.db (SHRIKE_HOME defaults to ~/.shrike).

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "accounting/accounting_config.h"
 #include "pipeline/core/config_dir.h"
 #include "pipeline/core/error.h"
 
@@ -43,15 +44,7 @@ SchedulerConfig load_scheduler_config() { return load_scheduler_config(config_di
 
 SchedulerConfig load_scheduler_config(const fs::path& file) {
   SchedulerConfig config;
-  if (!fs::exists(file)) return config;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::ParserException& error) {
-    fail_user("{} line {}: not valid YAML ({}). Fix the syntax.", file.string(), error.mark.line + 1, error.msg);
-  } catch (const YAML::BadFile&) {
-    fail_user("cannot read {}: check its permissions.", file.string());
-  }
+  const YAML::Node root = accounting::load_site_yaml(file);
   if (!root.IsMap()) return config;
   const YAML::Node section = root["scheduler"];
   if (!section || section.IsNull()) return config;

@@ -3,14 +3,15 @@
 # (e2e.quickstart): a synthetic dataset is generated and sharded (the shards checked
 # with h5dump), yolov8n is trained on it for a few epochs on the CPU with 2 MPI ranks
 # (data-parallel, one global batch split across the ranks), and the best weights are
-# validated. It grows with each capability (export, billing) as those land.
+# validated, exported (ONNX and safetensors) and billed (its usage settled into a
+# ledger of its own, priced as the catalogue's `cpu` instance type).
 # QUICKSTART_EPOCHS sets the epochs (default 3).
 set -euo pipefail
 shrike=$1
 dir=${2:-$(mktemp -d)}
 epochs=${QUICKSTART_EPOCHS:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
-rm -rf "$dir/synth" "$dir/shards" "$dir/runs"
+rm -rf "$dir/synth" "$dir/shards" "$dir/runs" "$dir/ledger.db" "$dir/ledger.db-wal" "$dir/ledger.db-shm"
 mkdir -p "$dir"
 
 echo "== 1. a synthetic detection dataset (YOLO format)"
@@ -32,4 +33,15 @@ mpirun -np 2 --oversubscribe "$shrike" train "$root/configs/experiments/quicksta
 echo "== 5. validate the best weights"
 "$shrike" val "$dir/runs/exp/weights/best.h5" --data "$dir/shards"
 
-echo "quickstart done: dataset $dir/synth, shards $dir/shards, run $dir/runs/exp (results.csv, results.svg, weights/)"
+echo "== 6. export for deployment: ONNX (checked by ONNX's checker) and safetensors"
+"$shrike" export "$dir/runs/exp/weights/best.h5" --format onnx --imgsz 320 --out "$dir/runs/exp/weights/best.onnx"
+"$shrike" export "$dir/runs/exp/weights/best.h5" --format safetensors --out "$dir/runs/exp/weights/best.safetensors"
+
+echo "== 7. the bill: the run's compute (usage.json) settled into a ledger and shown"
+export SHRIKE_LEDGER=$dir/ledger.db  # the quickstart's own ledger, not your ~/.shrike one
+"$shrike" accounting settle "$dir/runs/exp"
+"$shrike" credits balance
+"$shrike" credits history
+
+echo "quickstart done: dataset $dir/synth, shards $dir/shards, run $dir/runs/exp (results.csv, results.svg,"
+echo "weights/ with best.onnx and best.safetensors), ledger $dir/ledger.db"

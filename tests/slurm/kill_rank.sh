@@ -9,7 +9,7 @@ source "$(dirname "$0")/slurm_fixture.sh" "$1" "$2"
 "$shrike" synth --out synth --train 64 --val 4 --seed 4 >/dev/null 2>&1 || { echo "synth failed"; exit 1; }
 "$shrike" shard synth/data.yaml --out shards --imgsz 64 --quiet >/dev/null || { echo "shard failed"; exit 1; }
 
-submit epochs=40 batch=4 val=False "project=$work/runs" --instance rtx4090 --gpus 2 || fail "submit exited $code: $out"
+submit epochs=200 batch=4 val=False "project=$work/runs" --instance rtx4090 --gpus 2 || fail "submit exited $code: $out"
 run=$work/runs/exp
 wait_for 240 test -f "$run/weights/last.h5" || fail "no checkpoint within 240 s: $(tail -5 "$run"/slurm-*.out)"
 rank1=""
