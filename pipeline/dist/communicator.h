@@ -37,6 +37,8 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world() const = 0;
+  // Ranks on this rank's node (all of them: one node, shared memory).
+  virtual int local_world() const = 0;
   // In place, `count` elements.
   virtual void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) = 0;
   // Starts an in-place float32 sum; every rank must start the same ones in the same order.

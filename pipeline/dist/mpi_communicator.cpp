@@ -61,6 +61,7 @@ class MpiCommunicator : public Communicator {
 
   int rank() const override { return context_.rank(); }
   int world() const override { return context_.world(); }
+  int local_world() const override { return context_.local_world(); }
 
   void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) override {
     if (context_.world() == 1 || count == 0) return;

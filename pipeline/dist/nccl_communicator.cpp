@@ -91,6 +91,7 @@ class NcclCommunicator : public Communicator {
 
   int rank() const override { return context_.rank(); }
   int world() const override { return context_.world(); }
+  int local_world() const override { return context_.local_world(); }
 
   void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) override {
     if (count == 0) return;

@@ -85,7 +85,8 @@ const std::vector<KeySpec>& key_table() {
       {"mixup", Kind::kFloat, "0.0", 0, 1, "mixup probability"},
       {"sync_bn", Kind::kBool, "false", 0, 0, "synchronise BatchNorm statistics across ranks"},
       {"bucket_mb", Kind::kFloat, "4", 0, 1024,
-       "gradient all-reduce bucket size in MiB, overlapped with backward (0: one all-reduce after it)"},
+       "gradient all-reduce bucket size in MiB, overlapped with backward (0: one all-reduce after it; "
+       "default 4, or 0 when all ranks share one node's cores)"},
       {"credit_limit", Kind::kFloat, "0", 0, 1e12, "credits this run may spend (0: no limit)"},
       {"rate", Kind::kFloat, "0", 0, 1e9, "credits per GPU-hour (or CPU-hour) of this instance"},
       {"instance", Kind::kText, "cpu", 0, 0, "instance type id (for usage.json and billing)"},

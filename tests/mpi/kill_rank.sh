@@ -16,7 +16,7 @@ for _ in $(seq 300); do [ -f runs/victim/weights/last.h5 ] && break; sleep 0.2; 
 [ -f runs/victim/weights/last.h5 ] || fail "no checkpoint after 60 s: $(tail -3 job.log)"
 sleep 1
 rank1=""
-for pid in $(pgrep -f "shrike train model=yolov8n.yaml"); do
+for pid in $(pgrep -f "shrike train .*project=$work/runs"); do
   grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$pid/environ" 2>/dev/null && rank1=$pid
 done
 [ -n "$rank1" ] || fail "rank 1's process not found"
@@ -26,7 +26,7 @@ kill -9 "$rank1"
 for _ in $(seq 90); do kill -0 "$job" 2>/dev/null || break; sleep 1; done
 if kill -0 "$job" 2>/dev/null; then
   fail "the job still runs 90 s after rank 1 was killed"
-  pkill -9 -f "shrike train model=yolov8n.yaml"
+  pkill -9 -f "shrike train .*project=$work/runs"
 fi
 wait "$job"
 code=$?
