@@ -178,7 +178,7 @@ TEST(RenderSbatch, JobArrayHasOneCasePerRunAndCpuJobsNoGres) {
   EXPECT_NE(script.find("  0) run_dir='/scratch/runs/exp-lr0-0.01'; credit_limit=3 ;;\n"), std::string::npos);
   EXPECT_NE(script.find("  1) run_dir='/scratch/runs/exp-lr0-0.02'; credit_limit=4 ;;\n"), std::string::npos);
   EXPECT_EQ(script.find("--gres"), std::string::npos);
-  EXPECT_EQ(script.find("--account"), std::string::npos);
+  EXPECT_EQ(script.find("#SBATCH --account"), std::string::npos);  // no Slurm account directive
   EXPECT_EQ(script.find("--constraint"), std::string::npos);
 }
 
