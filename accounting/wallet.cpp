@@ -92,17 +92,21 @@ void reverse_credit(Ledger& ledger, const std::string& key, const std::string& m
 }
 
 AccountBalances read_account_balances(Ledger& ledger, const std::string& account) {
-  AccountBalances balances;
   ReadTransaction snapshot(ledger.db());
-  const std::optional<Micro> wallet = ledger.balance(wallet_account(account));
-  if (!wallet) return balances;
+  return read_account_balances(ledger.db(), account);
+}
+
+AccountBalances read_account_balances(Database& db, const std::string& account) {
+  AccountBalances balances;
+  Statement wallet = db.prepare("SELECT balance_micro FROM accounts WHERE name = ?");
+  if (!wallet.bind(1, wallet_account(account)).step()) return balances;
   balances.exists = true;
-  balances.available = *wallet;
-  Statement held = ledger.db().prepare(
+  balances.available = wallet.column_int64(0);
+  Statement held = db.prepare(
       "SELECT coalesce(sum(a.balance_micro), 0) FROM holds h JOIN accounts a ON a.name = 'hold:' || h.job_key "
       "WHERE h.account = ? AND h.state = 'open'");
   if (held.bind(1, account).step()) balances.held = held.column_int64(0);
-  Statement credited = ledger.db().prepare(
+  Statement credited = db.prepare(
       "SELECT coalesce(sum(CASE WHEN kind = 'reversal' THEN -amount_micro ELSE amount_micro END), 0) "
       "FROM transactions WHERE account = ? AND kind IN ('open', 'topup', 'grant', 'refund', 'reversal')");
   if (credited.bind(1, account).step()) balances.credited = credited.column_int64(0);
@@ -110,8 +114,12 @@ AccountBalances read_account_balances(Ledger& ledger, const std::string& account
 }
 
 std::vector<HistoryRow> account_history(Ledger& ledger, const std::string& account, int limit) {
+  return account_history(ledger.db(), account, limit);
+}
+
+std::vector<HistoryRow> account_history(Database& db, const std::string& account, int limit) {
   std::vector<HistoryRow> rows;
-  Statement select = ledger.db().prepare(
+  Statement select = db.prepare(
       "SELECT t.created_at, t.kind, t.idempotency_key, t.memo, t.job_id, t.instance, t.amount_micro, t.gpu_seconds, "
       "coalesce((SELECT sum(e.amount_micro) FROM entries e JOIN accounts a ON a.id = e.account_id "
       "          WHERE e.txn_id = t.id AND a.name = ?), 0) "

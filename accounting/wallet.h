@@ -40,6 +40,9 @@ struct AccountBalances {
   Micro balance() const { return available + held; }
 };
 AccountBalances read_account_balances(Ledger& ledger, const std::string& account);
+// The same query inside the caller's transaction, on any open ledger database (the
+// dashboard's is opened read-only and never migrated).
+AccountBalances read_account_balances(Database& db, const std::string& account);
 
 struct HistoryRow {
   std::string time, kind, key, memo, job_id, instance;
@@ -49,6 +52,7 @@ struct HistoryRow {
 };
 // The account's transactions, newest first (at most `limit`).
 std::vector<HistoryRow> account_history(Ledger& ledger, const std::string& account, int limit);
+std::vector<HistoryRow> account_history(Database& db, const std::string& account, int limit);
 
 // All wallets' names (without "wallet:").
 std::vector<std::string> wallet_names(Ledger& ledger);

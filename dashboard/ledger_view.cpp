@@ -14,6 +14,7 @@
 #include "accounting/caller_identity.h"
 #include "accounting/ledger_access.h"
 #include "accounting/sqlite_db.h"
+#include "accounting/wallet.h"
 #include "pipeline/core/error.h"
 
 namespace shrike::dashboard {
@@ -39,18 +40,11 @@ bool file_readable(const fs::path& path) { return ::access(path.c_str(), R_OK) =
 // ---- direct: the same queries as accounting/wallet.cpp, on a read-only connection ----
 
 void read_balances(Database& db, AccountView& view) {
-  Statement wallet = db.prepare("SELECT balance_micro FROM accounts WHERE name = ?");
-  if (!wallet.bind(1, "wallet:" + view.account).step()) return;
-  view.exists = true;
-  view.available = wallet.column_int64(0);
-  Statement held = db.prepare(
-      "SELECT coalesce(sum(a.balance_micro), 0) FROM holds h JOIN accounts a ON a.name = 'hold:' || h.job_key "
-      "WHERE h.account = ? AND h.state = 'open'");
-  if (held.bind(1, view.account).step()) view.held = held.column_int64(0);
-  Statement credited = db.prepare(
-      "SELECT coalesce(sum(CASE WHEN kind = 'reversal' THEN -amount_micro ELSE amount_micro END), 0) "
-      "FROM transactions WHERE account = ? AND kind IN ('open', 'topup', 'grant', 'refund', 'reversal')");
-  if (credited.bind(1, view.account).step()) view.credited = credited.column_int64(0);
+  const accounting::AccountBalances balances = accounting::read_account_balances(db, view.account);
+  view.exists = balances.exists;
+  view.available = balances.available;
+  view.held = balances.held;
+  view.credited = balances.credited;
 }
 
 void read_holds(Database& db, AccountView& view) {
@@ -87,16 +81,9 @@ void read_charges(Database& db, AccountView& view) {
 }
 
 void read_history(Database& db, AccountView& view) {
-  Statement select = db.prepare(
-      "SELECT t.created_at, t.kind, t.memo, t.job_id, t.instance, t.amount_micro, t.gpu_seconds, "
-      "coalesce((SELECT sum(e.amount_micro) FROM entries e JOIN accounts a ON a.id = e.account_id "
-      "          WHERE e.txn_id = t.id AND a.name = ?), 0) "
-      "FROM transactions t WHERE t.account = ? ORDER BY t.id DESC LIMIT ?");
-  select.bind(1, "wallet:" + view.account).bind(2, view.account).bind(3, kHistoryLimit);
-  while (select.step()) {
-    view.history.push_back({select.column_text(0), select.column_text(1), select.column_text(2),
-                            select.column_text(3), select.column_text(4), select.column_int64(7),
-                            select.column_int64(5), select.column_int64(6)});
+  for (const accounting::HistoryRow& row : accounting::account_history(db, view.account, kHistoryLimit)) {
+    view.history.push_back({row.time, row.kind, row.memo, row.job_id, row.instance, row.wallet_change, row.amount,
+                            row.gpu_seconds});
   }
 }
 
