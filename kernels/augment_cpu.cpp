@@ -1,5 +1,6 @@
 // kernels/augment_cpu.cpp: CPU references of the augmentation pixel ops (single-threaded:
-// callers augment many images in parallel). See augment.h for the contracts.
+// callers augment many images in parallel). See augment.h for the contracts; the
+// per-pixel arithmetic is augment_pixel.h, shared with the CUDA twins (augment.cu).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,7 +9,7 @@
 #include <vector>
 
 #include "kernels/augment.h"
-#include "kernels/resize_sampling.h"
+#include "kernels/augment_pixel.h"
 
 namespace shrike::kernels {
 
@@ -55,15 +56,12 @@ inline float tap(const std::uint8_t* src, ImageShape shape, int x, int y, int c,
 // Bilinear sample of all three channels at (sx, sy) into out.
 inline void sample_bilinear(std::uint8_t* out, const std::uint8_t* src, ImageShape shape, float sx, float sy,
                             std::uint8_t border) {
-  // Far outside (also NaN-safe): every tap is the border.
-  if (!(sx > -1.0f && sy > -1.0f && sx < static_cast<float>(shape.width) &&
-        sy < static_cast<float>(shape.height))) {
+  const pixel::BilinearTaps t = pixel::bilinear_taps(sx, sy, shape.height, shape.width);
+  if (t.outside) {  // far outside (also NaN): every tap is the border
     out[0] = out[1] = out[2] = border;
     return;
   }
-  const float fx0 = std::floor(sx), fy0 = std::floor(sy);
-  const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
-  const float wx = sx - fx0, wy = sy - fy0;
+  const int x0 = t.x0, y0 = t.y0;
   const bool inside = x0 >= 0 && y0 >= 0 && x0 + 1 < shape.width && y0 + 1 < shape.height;
   for (int c = 0; c < 3; ++c) {
     float tl, tr, bl, br;
@@ -75,7 +73,7 @@ inline void sample_bilinear(std::uint8_t* out, const std::uint8_t* src, ImageSha
       tl = tap(src, shape, x0, y0, c, border), tr = tap(src, shape, x0 + 1, y0, c, border);
       bl = tap(src, shape, x0, y0 + 1, c, border), br = tap(src, shape, x0 + 1, y0 + 1, c, border);
     }
-    out[c] = blend_u8(tl, tr, bl, br, wx, wy);
+    out[c] = pixel::blend_u8_exact(tl, tr, bl, br, t.wx, t.wy);
   }
 }
 
@@ -87,17 +85,9 @@ void warp_u8_cpu(std::uint8_t* dst, ImageShape dst_shape, const std::uint8_t* sr
   for (int i = 0; i < 9; ++i) m[i] = static_cast<float>(inverse[i]);
   for (int y = 0; y < dst_shape.height; ++y) {
     std::uint8_t* out = dst + static_cast<std::size_t>(y) * dst_shape.width * 3;
-    const float fy = static_cast<float>(y);
     for (int x = 0; x < dst_shape.width; ++x, out += 3) {
-      const float fx = static_cast<float>(x);
-      float sx = m[0] * fx + m[1] * fy + m[2];
-      float sy = m[3] * fx + m[4] * fy + m[5];
-      if (perspective) {
-        float w = m[6] * fx + m[7] * fy + m[8];
-        w = w != 0.0f ? 1.0f / w : 0.0f;
-        sx *= w;
-        sy *= w;
-      }
+      float sx, sy;
+      pixel::warp_point(m, x, y, perspective, &sx, &sy);
       sample_bilinear(out, src, src_shape, sx, sy, border);
     }
   }
@@ -122,17 +112,14 @@ HsvTables hsv_tables(double rh, double rs, double rv) {
 
 namespace {
 
-constexpr int kHsvShift = 12;
-
+// OpenCV's RGB2HSV_b division tables (augment_pixel.h computes each entry).
 struct HsvDivTables {
   int sdiv[256];
   int hdiv180[256];
   HsvDivTables() {
-    sdiv[0] = hdiv180[0] = 0;
-    for (int i = 1; i < 256; ++i) {
-      // saturate_cast<int>(double) rounds to nearest (ties to even).
-      sdiv[i] = static_cast<int>(std::nearbyint((255 << kHsvShift) / (1.0 * i)));
-      hdiv180[i] = static_cast<int>(std::nearbyint((180 << kHsvShift) / (6.0 * i)));
+    for (int i = 0; i < 256; ++i) {
+      sdiv[i] = pixel::hsv_sdiv(i);
+      hdiv180[i] = pixel::hsv_hdiv180(i);
     }
   }
 };
@@ -142,51 +129,30 @@ const HsvDivTables& hsv_div_tables() {
   return tables;
 }
 
+// The float constants of augment_pixel.h are the compiler's own quotients.
+static_assert(pixel::kHueScale == 6.0f / 180.0f && pixel::kInv255 == 1.0f / 255.0f && pixel::kInv6 == 1.0f / 6.0f);
+
 }  // namespace
 
-std::array<std::uint8_t, 3> rgb_to_hsv_u8(std::uint8_t r8, std::uint8_t g8, std::uint8_t b8) {
+std::array<std::uint8_t, 3> rgb_to_hsv_u8(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
   const HsvDivTables& t = hsv_div_tables();
-  const int r = r8, g = g8, b = b8;
-  const int v = std::max({r, g, b});
-  const int vmin = std::min({r, g, b});
-  const int diff = v - vmin;
-  const int vr = v == r ? -1 : 0;
-  const int vg = v == g ? -1 : 0;
-  const int s = (diff * t.sdiv[v] + (1 << (kHsvShift - 1))) >> kHsvShift;
-  int h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + ((~vg) & (r - g + 4 * diff))));
-  h = (h * t.hdiv180[diff] + (1 << (kHsvShift - 1))) >> kHsvShift;
-  h += h < 0 ? 180 : 0;
-  return {static_cast<std::uint8_t>(std::clamp(h, 0, 255)), static_cast<std::uint8_t>(s),
-          static_cast<std::uint8_t>(v)};
+  std::array<std::uint8_t, 3> hsv{};
+  pixel::rgb_to_hsv(r, g, b, t.sdiv, t.hdiv180, hsv.data());
+  return hsv;
 }
 
-std::array<std::uint8_t, 3> hsv_to_rgb_u8(std::uint8_t h8, std::uint8_t s8, std::uint8_t v8) {
-  // OpenCV HSV2RGB_simd: sector = trunc(h * 6/180) mod 6, tables of v, then * 255, trunc.
-  const float hscale = 6.0f / 180.0f;
-  const float h = static_cast<float>(h8) * hscale;
-  const float s = static_cast<float>(s8) * (1.0f / 255.0f);
-  const float v = static_cast<float>(v8) * (1.0f / 255.0f);
-  const float pre_sector = std::trunc(h);
-  const float frac = h - pre_sector;
-  const float tab[4] = {v, v * (1.0f - s), v * (1.0f - s * frac), v * (1.0f - s * (1.0f - frac))};
-  const int sector = static_cast<int>(pre_sector - std::trunc(pre_sector * (1.0f / 6.0f)) * 6.0f);
-  // (b, g, r) taken from tab[] per sector, as OpenCV's sector_data.
-  static const int kSector[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
-  const int* pick = kSector[std::clamp(sector, 0, 5)];
-  auto to_u8 = [](float x) {
-    const float scaled = x * 255.0f;
-    return static_cast<std::uint8_t>(std::clamp(static_cast<int>(scaled), 0, 255));
-  };
-  return {to_u8(tab[pick[2]]), to_u8(tab[pick[1]]), to_u8(tab[pick[0]])};
+std::array<std::uint8_t, 3> hsv_to_rgb_u8(std::uint8_t h, std::uint8_t s, std::uint8_t v) {
+  std::array<std::uint8_t, 3> rgb{};
+  pixel::hsv_to_rgb(h, s, v, rgb.data());
+  return rgb;
 }
 
 void hsv_jitter_u8_cpu(std::uint8_t* image, int height, int width, const HsvTables& tables) {
+  const HsvDivTables& t = hsv_div_tables();
   const std::size_t pixels = static_cast<std::size_t>(height) * static_cast<std::size_t>(width);
   for (std::size_t i = 0; i < pixels; ++i) {
-    std::uint8_t* p = image + i * 3;
-    const auto hsv = rgb_to_hsv_u8(p[0], p[1], p[2]);
-    const auto rgb = hsv_to_rgb_u8(tables.hue[hsv[0]], tables.sat[hsv[1]], tables.val[hsv[2]]);
-    p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
+    pixel::hsv_jitter_pixel(image + i * 3, tables.hue.data(), tables.sat.data(), tables.val.data(), t.sdiv,
+                            t.hdiv180);
   }
 }
 

@@ -17,18 +17,29 @@
 // CIoU is symmetric in its two boxes; the gradient is taken w.r.t. the first one.
 // At the kinks (min/max ties, an overlap of exactly zero) the gradient takes the
 // one-sided branch written below; random inputs never sit on them.
-// Header-only so a CUDA version can include the same scalar code.
+// Header-only so a CUDA version can include the same scalar code: every function is
+// __host__ __device__ under nvcc (detect_loss.cu), plain inline C++ elsewhere, and
+// compiles as C++17 (the CUDA sources' standard), so no <numbers>.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+
+#if defined(__CUDACC__)
+#define SHRIKE_HOST_DEVICE __host__ __device__
+#else
+#define SHRIKE_HOST_DEVICE
+#endif
+
+#if __cplusplus >= 202002L
 #include <numbers>
+#endif
 
 namespace shrike::kernels {
 
 // box: (x1, y1, x2, y2); xywh: (cx, cy, w, h)
 template <typename T>
-inline void xywh_to_xyxy(T* box, const T* xywh) {
+SHRIKE_HOST_DEVICE inline void xywh_to_xyxy(T* box, const T* xywh) {
   const T half_w = xywh[2] / T(2), half_h = xywh[3] / T(2);
   box[0] = xywh[0] - half_w;
   box[1] = xywh[1] - half_h;
@@ -37,7 +48,7 @@ inline void xywh_to_xyxy(T* box, const T* xywh) {
 }
 
 template <typename T>
-inline void xyxy_to_xywh(T* xywh, const T* box) {
+SHRIKE_HOST_DEVICE inline void xyxy_to_xywh(T* xywh, const T* box) {
   xywh[0] = (box[0] + box[2]) / T(2);
   xywh[1] = (box[1] + box[3]) / T(2);
   xywh[2] = box[2] - box[0];
@@ -46,7 +57,7 @@ inline void xyxy_to_xywh(T* xywh, const T* box) {
 
 // ltrb: distances (left, top, right, bottom) from `anchor` (x, y) -> box xyxy.
 template <typename T>
-inline void dist_to_bbox(T* box, const T* ltrb, const T* anchor) {
+SHRIKE_HOST_DEVICE inline void dist_to_bbox(T* box, const T* ltrb, const T* anchor) {
   box[0] = anchor[0] - ltrb[0];
   box[1] = anchor[1] - ltrb[1];
   box[2] = anchor[0] + ltrb[2];
@@ -56,7 +67,7 @@ inline void dist_to_bbox(T* box, const T* ltrb, const T* anchor) {
 // box xyxy -> distances (l, t, r, b) from `anchor`, each clamped to [0, max_dist]
 // (the DFL target uses max_dist = reg_max - 1 - 0.01).
 template <typename T>
-inline void bbox_to_dist(T* ltrb, const T* anchor, const T* box, T max_dist) {
+SHRIKE_HOST_DEVICE inline void bbox_to_dist(T* ltrb, const T* anchor, const T* box, T max_dist) {
   ltrb[0] = std::clamp(anchor[0] - box[0], T(0), max_dist);
   ltrb[1] = std::clamp(anchor[1] - box[1], T(0), max_dist);
   ltrb[2] = std::clamp(box[2] - anchor[0], T(0), max_dist);
@@ -77,11 +88,17 @@ struct CiouState {
   T angle_diff, v, alpha;
 };
 
-template <typename T>
-constexpr T four_over_pi2 = T(4.0 / (std::numbers::pi * std::numbers::pi));
+// pi as a double literal (std::numbers::pi is C++20); the same double, checked below.
+inline constexpr double kPi = 3.141592653589793238462643383279502884;
+#if __cplusplus >= 202002L
+static_assert(kPi == std::numbers::pi);
+#endif
 
 template <typename T>
-CiouState<T> ciou_state(const T* box1, const T* box2) {
+constexpr T four_over_pi2 = T(4.0 / (kPi * kPi));
+
+template <typename T>
+SHRIKE_HOST_DEVICE CiouState<T> ciou_state(const T* box1, const T* box2) {
   const T eps = T(1e-7);
   CiouState<T> s;
   s.x1 = box1[0], s.y1 = box1[1], s.x2 = box1[2], s.y2 = box1[3];
@@ -107,7 +124,7 @@ CiouState<T> ciou_state(const T* box1, const T* box2) {
 
 // d(iou - (rho2 / c2 + v * alpha))/d(box1) with alpha constant; box2 = (X1, Y1, X2, Y2).
 template <typename T>
-void ciou_gradient(const CiouState<T>& s, const T* box2, T alpha, T* grad_box1) {
+SHRIKE_HOST_DEVICE void ciou_gradient(const CiouState<T>& s, const T* box2, T alpha, T* grad_box1) {
   const T X1 = box2[0], Y1 = box2[1], X2 = box2[2], Y2 = box2[3];
   // d(inter): the overlap extents move with box1's sides only where box1 bounds them.
   const bool overlapping = s.overlap_w > T(0) && s.overlap_h > T(0);
@@ -137,7 +154,7 @@ void ciou_gradient(const CiouState<T>& s, const T* box2, T alpha, T* grad_box1) 
 // CIoU of box1 and box2 (xyxy). When grad_box1 is not null it receives
 // d(ciou)/d(box1) with alpha held constant.
 template <typename T>
-inline T ciou_xyxy(const T* box1, const T* box2, T* grad_box1 = nullptr) {
+SHRIKE_HOST_DEVICE inline T ciou_xyxy(const T* box1, const T* box2, T* grad_box1 = nullptr) {
   const detail::CiouState<T> s = detail::ciou_state(box1, box2);
   if (grad_box1 != nullptr) detail::ciou_gradient(s, box2, s.alpha, grad_box1);
   return s.iou - (s.rho2 / s.c2 + s.v * s.alpha);
@@ -145,7 +162,7 @@ inline T ciou_xyxy(const T* box1, const T* box2, T* grad_box1 = nullptr) {
 
 // The CIoU's alpha for a pair of boxes (the no-gradient weight of its aspect term).
 template <typename T>
-inline T ciou_alpha_xyxy(const T* box1, const T* box2) {
+SHRIKE_HOST_DEVICE inline T ciou_alpha_xyxy(const T* box1, const T* box2) {
   return detail::ciou_state(box1, box2).alpha;
 }
 
@@ -154,7 +171,7 @@ inline T ciou_alpha_xyxy(const T* box1, const T* box2) {
 // ciou_xyxy, and it is the function whose derivative ciou_xyxy's gradient is (checks
 // by finite differences hold alpha here).
 template <typename T>
-inline T ciou_xyxy_given_alpha(const T* box1, const T* box2, T alpha, T* grad_box1 = nullptr) {
+SHRIKE_HOST_DEVICE inline T ciou_xyxy_given_alpha(const T* box1, const T* box2, T alpha, T* grad_box1 = nullptr) {
   const detail::CiouState<T> s = detail::ciou_state(box1, box2);
   if (grad_box1 != nullptr) detail::ciou_gradient(s, box2, alpha, grad_box1);
   return s.iou - (s.rho2 / s.c2 + s.v * alpha);

@@ -86,26 +86,6 @@ memory::dims weight_dims(const ConvGeometry& g) {
 
 }  // namespace
 
-Shape4 ConvGeometry::output() const {
-  int ho = (input.h + 2 * padding - kernel) / stride + 1;
-  int wo = (input.w + 2 * padding - kernel) / stride + 1;
-  return {input.n, out_channels, ho, wo};
-}
-
-std::size_t ConvGeometry::weight_numel() const {
-  return static_cast<std::size_t>(out_channels) * (input.c / groups) * kernel * kernel;
-}
-
-double ConvGeometry::macs() const {
-  return static_cast<double>(output().numel()) * (input.c / groups) * kernel * kernel;
-}
-
-std::string ConvGeometry::str() const {
-  return "input " + input.str() + ", out " + std::to_string(out_channels) + ", k" + std::to_string(kernel) + " s" +
-         std::to_string(stride) + " p" + std::to_string(padding) + " g" + std::to_string(groups) +
-         (bias ? " bias" : "");
-}
-
 struct ConvCpu::Impl {
   ConvGeometry geometry;
   dnnl::stream stream{cpu_engine()};

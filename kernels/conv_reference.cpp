@@ -1,10 +1,32 @@
 // kernels/conv_reference.cpp: the plain double-precision convolution that gradient
-// tests differentiate and the oneDNN path is compared with. Loops, no tricks.
+// tests differentiate and the oneDNN path is compared with. Loops, no tricks. Also the
+// ConvGeometry arithmetic, which every build needs (the CUDA backend without oneDNN too).
 #include <algorithm>
+#include <string>
 
 #include "kernels/conv.h"
 
 namespace shrike::kernels {
+
+Shape4 ConvGeometry::output() const {
+  int ho = (input.h + 2 * padding - kernel) / stride + 1;
+  int wo = (input.w + 2 * padding - kernel) / stride + 1;
+  return {input.n, out_channels, ho, wo};
+}
+
+std::size_t ConvGeometry::weight_numel() const {
+  return static_cast<std::size_t>(out_channels) * (input.c / groups) * kernel * kernel;
+}
+
+double ConvGeometry::macs() const {
+  return static_cast<double>(output().numel()) * (input.c / groups) * kernel * kernel;
+}
+
+std::string ConvGeometry::str() const {
+  return "input " + input.str() + ", out " + std::to_string(out_channels) + ", k" + std::to_string(kernel) + " s" +
+         std::to_string(stride) + " p" + std::to_string(padding) + " g" + std::to_string(groups) +
+         (bias ? " bias" : "");
+}
 
 namespace {
 

@@ -23,23 +23,11 @@
 #include <span>
 #include <vector>
 
+#include "kernels/nms_types.h"
+
 namespace shrike::kernels {
 
-// One kept box: corners in input pixels, its class score and class index.
-struct Detection {
-  float x1, y1, x2, y2, score;
-  int cls;
-};
-
-struct NmsConfig {
-  float conf_thres = 0.001f;   // score > conf_thres to be a candidate
-  double iou_thres = 0.7;      // suppress when IoU > iou_thres
-  int max_det = 300;           // kept boxes per image
-  int max_nms = 30000;         // candidates into the greedy pass
-  float max_wh = 7680.0f;      // class offset
-  bool multi_label = true;     // the validator's setting (forced off when nc == 1)
-  bool agnostic = false;       // true: one class for suppression (single_cls / agnostic_nms)
-};
+// Detection (one kept box) and NmsConfig are in nms_types.h, shared with the CUDA twin.
 
 // torchvision.ops.nms on the CPU: boxes (n, 4) xyxy, scores (n). Order by score
 // descending (stable: ties by index), keep a box unless an already kept one overlaps

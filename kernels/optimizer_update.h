@@ -20,15 +20,12 @@
 #include <span>
 #include <vector>
 
+#include "kernels/optimizer_params.h"
+
 namespace shrike::kernels {
 
-// A range [offset, offset + count) of the flat parameter / gradient / state buffers,
-// updated with the hyperparameters of group `group`.
-struct UpdateSpan {
-  std::size_t offset = 0;
-  std::size_t count = 0;
-  std::uint32_t group = 0;
-};
+// UpdateSpan (a range of the flat buffers and its group) and AdamSettings are in
+// optimizer_params.h, shared with the CUDA twin.
 
 // Cuts every span into pieces of at most `tile` elements (same group, same order).
 std::vector<UpdateSpan> tile_spans(std::span<const UpdateSpan> spans, std::size_t tile = 1 << 15);
@@ -50,14 +47,6 @@ void sgd_update_cpu(float* param, const float* grad, float* momentum_buffer, std
 struct AdamGroup {
   double lr = 0.001;
   double weight_decay = 0;
-};
-
-struct AdamSettings {
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  bool decoupled_weight_decay = true;  // AdamW: p *= 1 - lr * wd; Adam: g += wd * p
-  std::int64_t step = 1;               // the step being taken, counted from 1 (bias correction)
 };
 
 // torch.optim.Adam / AdamW (amsgrad off), per element:

@@ -61,7 +61,7 @@ int run_train(const Args& args) {
   omp_set_num_threads(context.threads());
   std::unique_ptr<dist::Communicator> comm;
   if (context.world() > 1) comm = dist::make_mpi_communicator(context, 120.0);
-  train::TrainOutcome outcome = train::run_training(experiment, comm.get());
+  train::TrainOutcome outcome = train::run_training(experiment, comm.get(), &context);
   return outcome.exit_code;
 }
 

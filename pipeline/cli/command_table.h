@@ -61,6 +61,7 @@ int run_accounting(const Args& args);   // cmd_accounting.cpp
 int run_export(const Args& args);
 int run_import(const Args& args);
 int run_debug_forward(const Args& args);  // `shrike debug forward` (cmd_debug.cpp dispatches)
+int run_debug_bench_step(const Args& args);  // `shrike debug bench-step` (cmd_debug.cpp dispatches)
 int run_serve(const Args& args);          // cmd_serve.cpp
 
 }  // namespace shrike::cli

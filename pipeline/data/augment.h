@@ -20,9 +20,13 @@
 // double where the reference uses float32; pixel rounding as in kernels/augment.h.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "kernels/augment.h"
+#include "kernels/augment_pixel.h"
 #include "pipeline/data/label_file.h"
 #include "pipeline/data/shard_reader.h"
 
@@ -55,9 +59,71 @@ bool mosaic_open(int epoch, int epochs, int close_mosaic);
 std::uint64_t augment_seed(std::uint64_t seed, int epoch, std::uint64_t index);
 
 // Sample `index` of `shards` augmented for training. `mosaic_allowed` false (closed
-// mosaic) disables mosaic and mixup whatever the settings say.
+// mosaic) disables mosaic and mixup whatever the settings say. Equal to
+// execute_recipe_cpu(make_train_recipe(...)).
 TrainSample make_train_sample(const ShardSet& shards, std::uint64_t index, std::uint64_t seed, int epoch,
                               const AugmentSettings& settings, bool mosaic_allowed);
+
+// ---- the recipe form: a training sample before its pixel work ----------------------------
+// Everything make_train_sample draws and decides, with the decoded, load-resized source
+// images but none of the pixel ops done, so the pixel work can run elsewhere (the GPU
+// data path, pipeline/data/gpu_augment.h) and give the same bytes.
+
+// A load-resized source image (load_resized's pixels).
+struct RecipeImage {
+  int height = 0, width = 0;
+  std::vector<std::uint8_t> pixels;  // (height, width, 3) RGB
+};
+
+// Compose(Mosaic | LetterBox, RandomPerspective) for one image: the canvas is either the
+// four `sources` placed by `tiles` on a (2s, 2s) canvas of 114 (mosaic), or sources[0]
+// letterboxed by `letterbox`; then, when `warp`, kernels::warp_u8 of the canvas by
+// `inverse` (border 114, perspective divide when `perspective`) into (out_h, out_w);
+// without `warp` the canvas is the output.
+struct CompositeRecipe {
+  bool mosaic = false;
+  std::vector<RecipeImage> sources;            // 4 with mosaic (tile order), else 1
+  std::array<kernels::MosaicTile, 4> tiles{};  // mosaic only
+  kernels::LetterboxGeometry letterbox;        // without mosaic only
+  int canvas_h = 0, canvas_w = 0;
+  bool warp = false;
+  kernels::Matrix3 inverse{};  // output pixel -> canvas point
+  bool perspective = false;
+  int out_h = 0, out_w = 0;
+};
+
+// One training sample: image (mixed with partner by MixUp when `mixup`: image * ratio +
+// partner * (1 - ratio), truncated), then RandomHSV through `hsv_tables` when `hsv`, then
+// the up-down and the left-right flip; `boxes` are the final normalised labels.
+struct TrainRecipe {
+  int height = 0, width = 0;  // the output (imgsz, imgsz)
+  CompositeRecipe image;
+  bool mixup = false;
+  CompositeRecipe partner;
+  double mixup_ratio = 0.0;
+  bool hsv = false;
+  kernels::HsvTables hsv_tables{};
+  bool flip_ud = false, flip_lr = false;
+  std::vector<LabelBox> boxes;
+};
+
+// The recipe of make_train_sample(shards, index, seed, epoch, settings, mosaic_allowed):
+// same draws, same labels; the shard reads and load-time resizes are done here.
+TrainRecipe make_train_recipe(const ShardSet& shards, std::uint64_t index, std::uint64_t seed, int epoch,
+                              const AugmentSettings& settings, bool mosaic_allowed);
+// The recipe's pixel work with the CPU ops of kernels/augment.h (the reference).
+TrainSample execute_recipe_cpu(const TrainRecipe& recipe);
+
+// InternalError unless the recipe can be read safely by the fused kernel: square output,
+// 4 (mosaic) or 1 sources whose pixels match their sizes, tiles and letterbox inside
+// their source and canvas, composites of the output's size.
+void check_recipe(const TrainRecipe& recipe);
+// The bytes of the recipe's source images (image, and partner with mixup).
+std::size_t recipe_source_bytes(const TrainRecipe& recipe);
+// The recipe in the form of kernels::augment_batch_u8_cuda (kernels/augment_pixel.h):
+// checks it (check_recipe), copies its source images to sources + *offset (advancing
+// *offset by recipe_source_bytes) and returns its parameters with those offsets.
+kernels::AugmentSample pack_recipe(const TrainRecipe& recipe, std::uint8_t* sources, std::size_t* offset);
 
 // A sample as the reference's load_image gives it: long side = imgsz (aspect kept, the
 // ceil rule of stored_size). Shards stored at this imgsz are used as they are; others

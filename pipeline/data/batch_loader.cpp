@@ -99,7 +99,11 @@ struct TrainLoader::State {
       Batch& batch = it->second.batch;
       batch.number = number;
       batch.shape = {static_cast<int>(size), 3, s, s};
-      batch.images.resize(batch.shape.numel());
+      if (options.recipes_only) {
+        batch.recipes.resize(size);
+      } else {
+        batch.images.resize(batch.shape.numel());
+      }
       batch.indices.assign(slice.begin() + static_cast<std::ptrdiff_t>(number * b),
                            slice.begin() + static_cast<std::ptrdiff_t>(number * b + size));
       it->second.boxes.resize(size);
@@ -114,12 +118,20 @@ struct TrainLoader::State {
     while (claim(&position, &target)) {
       try {
         const std::size_t slot = position % static_cast<std::size_t>(options.batch);
-        TrainSample sample = make_train_sample(*shards, slice[position], options.seed, epoch, options.augment, mosaic);
-        const int s = options.augment.imgsz;
-        hwc_u8_to_nchw_f32(target->batch.images.data(), slot, sample.pixels.data(), s, s);
-        std::lock_guard lock(mutex);
-        target->boxes[slot] = std::move(sample.boxes);
-        ++target->done;
+        if (options.recipes_only) {
+          TrainRecipe recipe = make_train_recipe(*shards, slice[position], options.seed, epoch, options.augment, mosaic);
+          std::lock_guard lock(mutex);
+          target->boxes[slot] = recipe.boxes;
+          target->batch.recipes[slot] = std::move(recipe);
+          ++target->done;
+        } else {
+          TrainSample sample = make_train_sample(*shards, slice[position], options.seed, epoch, options.augment, mosaic);
+          const int s = options.augment.imgsz;
+          hwc_u8_to_nchw_f32(target->batch.images.data(), slot, sample.pixels.data(), s, s);
+          std::lock_guard lock(mutex);
+          target->boxes[slot] = std::move(sample.boxes);
+          ++target->done;
+        }
       } catch (...) {
         std::lock_guard lock(mutex);
         if (!failure) failure = std::current_exception();

@@ -33,10 +33,13 @@ namespace shrike::data {
 
 struct Batch {
   kernels::Shape4 shape;               // (B, 3, imgsz, imgsz)
-  std::vector<float> images;           // (B, 3, H, W) RGB in 0..1
+  std::vector<float> images;           // (B, 3, H, W) RGB in 0..1; empty with recipes_only
   std::vector<float> targets;          // (M, 6) [image_index, class, cx, cy, w, h], normalised
   std::vector<std::uint64_t> indices;  // (B) dataset index of each image
   std::size_t number = 0;              // the batch's position in its epoch
+  // (B) with TrainLoaderOptions::recipes_only: each image's recipe (augment.h), whose
+  // pixel work is left to the consumer (gpu_augment.h); empty otherwise.
+  std::vector<TrainRecipe> recipes;
   std::size_t target_count() const { return targets.size() / 6; }
 };
 
@@ -50,6 +53,9 @@ struct TrainLoaderOptions {
   unsigned workers = 0;      // 0: available cores - 1, at least 1
   std::size_t prefetch = 3;  // batches built ahead of next()
   bool drop_last = false;    // the reference keeps the last partial batch
+  // Workers build recipes (Batch::recipes) instead of pixels (Batch::images): the GPU data
+  // path. Targets, indices and shapes are the same as in pixel mode.
+  bool recipes_only = false;
 };
 
 class TrainLoader {

@@ -10,7 +10,7 @@
 
 namespace shrike::model {
 
-Graph::Graph(ParamStore& params, Shape4 input_shape) : params_(params) {
+Graph::Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage) : params_(params), storage_(storage) {
   add_tensor(input_shape);
   tensors_[0].needs_grad = false;
 }
@@ -18,15 +18,17 @@ Graph::Graph(ParamStore& params, Shape4 input_shape) : params_(params) {
 int Graph::add_tensor(Shape4 shape) {
   TensorSlot slot;
   slot.shape = shape;
-  slot.value.assign(shape.numel(), 0.0f);
+  if (storage_ == GraphStorage::kHost) slot.value.assign(shape.numel(), 0.0f);
   tensors_.push_back(std::move(slot));
-  if (shape.numel() > scratch_.size()) scratch_.resize(shape.numel());
+  largest_numel_ = std::max(largest_numel_, shape.numel());
+  if (storage_ == GraphStorage::kHost && shape.numel() > scratch_.size()) scratch_.resize(shape.numel());
   return static_cast<int>(tensors_.size() - 1);
 }
 
 void Graph::add_op(std::unique_ptr<GraphOp> op) { ops_.push_back(std::move(op)); }
 
 void Graph::forward(const float* image, Mode mode) {
+  if (storage_ != GraphStorage::kHost) fail_internal("Graph::forward on a shapes-only graph");
   if (!params_.finalized()) fail_internal("Graph::forward before the parameters were laid out");
   std::memcpy(tensors_[0].value.data(), image, tensors_[0].value.size() * sizeof(float));
   for (auto& op : ops_) op->forward(*this, mode);
@@ -94,6 +96,10 @@ void Graph::plan_gradients() {
     placed.emplace_back(index, offset);
     arena = std::max(arena, offset + lives[index].size);
   }
+  grad_arena_numel_ = arena;
+  grad_offsets_.assign(tensors_.size(), 0);
+  for (std::size_t i = 0; i < lives.size(); ++i) grad_offsets_[static_cast<std::size_t>(lives[i].tensor)] = offsets[i];
+  if (storage_ != GraphStorage::kHost) return;
   grad_arena_.assign(arena, 0.0f);
   for (std::size_t i = 0; i < lives.size(); ++i) {
     tensors_[static_cast<std::size_t>(lives[i].tensor)].grad = grad_arena_.data() + offsets[i];

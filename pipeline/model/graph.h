@@ -25,6 +25,11 @@ using kernels::Shape4;
 
 enum class Mode { kTrain, kEval };
 
+// Where a graph keeps its activations: kHost allocates every value and the gradient
+// arena at build time (the CPU engine); kShapesOnly allocates nothing, for executors
+// that keep them elsewhere (the CUDA graph reads the ops, shapes and gradient plan).
+enum class GraphStorage { kHost, kShapesOnly };
+
 class Graph;
 
 // One primitive op. Ops own their per-shape state (oneDNN plans, saved statistics).
@@ -53,7 +58,7 @@ struct TensorSlot {
 
 class Graph {
  public:
-  Graph(ParamStore& params, Shape4 input_shape);
+  Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage = GraphStorage::kHost);
 
   // Building (GraphBuilder).
   int add_tensor(Shape4 shape);
@@ -97,11 +102,21 @@ class Graph {
   int input() const { return 0; }
   Shape4 input_shape() const { return shape(0); }
   std::size_t activation_bytes() const;  // values and the gradient arena
+  // The gradient plan (plan_gradients): each tensor's offset in the arena, in elements.
+  std::size_t grad_offset(int tensor) const { return grad_offsets_.at(static_cast<std::size_t>(tensor)); }
+  std::size_t grad_arena_numel() const { return grad_arena_numel_; }
+  std::size_t largest_tensor_numel() const { return largest_numel_; }
+  GraphStorage storage() const { return storage_; }
+  int num_tensors() const { return static_cast<int>(tensors_.size()); }
   double macs() const;
 
  private:
   ParamStore& params_;
+  GraphStorage storage_;
   std::vector<TensorSlot> tensors_;
+  std::vector<std::size_t> grad_offsets_;  // per tensor (0 for the input)
+  std::size_t grad_arena_numel_ = 0;
+  std::size_t largest_numel_ = 0;
   std::vector<std::unique_ptr<GraphOp>> ops_;
   std::vector<int> outputs_;
   std::vector<float> grad_arena_;

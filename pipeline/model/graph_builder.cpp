@@ -8,8 +8,8 @@
 
 namespace shrike::model {
 
-GraphBuilder::GraphBuilder(ParamStore& params, Shape4 input)
-    : params_(params), graph_(std::make_unique<Graph>(params, input)) {}
+GraphBuilder::GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage)
+    : params_(params), graph_(std::make_unique<Graph>(params, input, storage)) {}
 
 int GraphBuilder::append(std::unique_ptr<GraphOp> op, std::vector<int> inputs, std::vector<Shape4> output_shapes,
                          const std::string& module, std::vector<int>* outputs) {

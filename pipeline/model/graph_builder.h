@@ -15,7 +15,7 @@ namespace shrike::model {
 
 class GraphBuilder {
  public:
-  GraphBuilder(ParamStore& params, Shape4 input);
+  GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage = GraphStorage::kHost);
 
   int input() const { return 0; }
   Shape4 shape(int tensor) const { return graph_->shape(tensor); }

@@ -25,6 +25,8 @@ class ConvOp : public GraphOp {
   void backward(Graph& graph) override;
   double macs() const override { return plan_.geometry().macs(); }
   const kernels::ConvGeometry& geometry() const { return plan_.geometry(); }  // for export
+  int weight() const { return weight_; }
+  int bias() const { return bias_; }  // -1 without
 
  private:
   kernels::ConvCpu plan_;
@@ -40,6 +42,13 @@ class BatchNormOp : public GraphOp {
   const char* kind() const override { return "batchnorm"; }
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
+
+  Shape4 shape() const { return shape_; }
+  int weight() const { return weight_; }
+  int bias() const { return bias_; }
+  int running_mean() const { return running_mean_; }
+  int running_var() const { return running_var_; }
+  int counter() const { return counter_; }
 
   static constexpr float kEps = 1e-3f;
   static constexpr float kMomentum = 0.03f;

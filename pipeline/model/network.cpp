@@ -134,12 +134,12 @@ class LayerBuilder {
 
 }  // namespace
 
-BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input) {
+BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input, GraphStorage storage) {
   if (input.h % 32 != 0 || input.w % 32 != 0) {
     fail_user("image size {}x{} is not a multiple of 32 (the largest stride); use e.g. {}x{}", input.h, input.w,
               (input.h + 31) / 32 * 32, (input.w + 31) / 32 * 32);
   }
-  GraphBuilder b(params, input);
+  GraphBuilder b(params, input, storage);
   LayerBuilder layers(spec, b);
   BuiltNetwork built;
   std::vector<std::vector<int>> outputs;  // per layer

@@ -31,6 +31,7 @@ struct BuiltNetwork {
   std::vector<int> strides;  // of the Detect levels, e.g. {8, 16, 32}
 };
 
-BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input);
+BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input,
+                           GraphStorage storage = GraphStorage::kHost);
 
 }  // namespace shrike::model

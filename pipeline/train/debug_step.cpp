@@ -4,6 +4,9 @@
 #include "pipeline/core/atomic_file.h"
 #include "pipeline/core/error.h"
 #include "pipeline/data/hdf5_check.h"
+#include "pipeline/train/device_training.h"
+#include "pipeline/train/ema.h"
+#include "pipeline/train/optimizer.h"
 
 namespace shrike::train {
 
@@ -40,7 +43,18 @@ StepLoss run_debug_step(model::Model& model, const ParityBatch& batch) {
   return detect_forward_backward(model, batch.images.data(), batch.shape, batch.targets, true, model::Mode::kTrain);
 }
 
-void write_debug_step(const fs::path& path, model::Model& model, const ParityBatch& batch, const StepLoss& loss) {
+StepLoss run_debug_step_on_device(model::Model& model, const ParityBatch& batch, int device, bool amp,
+                                  std::vector<std::vector<float>>& heads) {
+  model.params().zero_grads();
+  std::unique_ptr<DeviceTraining> training = make_cuda_training(device, model, nullptr, nullptr, amp);
+  const StepLoss loss = training->forward_backward(batch.images.data(), batch.shape, batch.targets);
+  heads = training->head_maps(batch.shape);
+  training->sync_to_host();
+  return loss;
+}
+
+void write_debug_step(const fs::path& path, model::Model& model, const ParityBatch& batch, const StepLoss& loss,
+                      const std::vector<std::vector<float>>* heads) {
   data::silence_hdf5_error_printing();
   const fs::path temp = temporary_sibling(path);
   const std::string where = path.string();
@@ -56,7 +70,7 @@ void write_debug_step(const fs::path& path, model::Model& model, const ParityBat
       data::write_dataset(outputs, level_names[l], H5T_IEEE_F32LE,
                           {static_cast<hsize_t>(s.n), static_cast<hsize_t>(s.c), static_cast<hsize_t>(s.h),
                            static_cast<hsize_t>(s.w)},
-                          graph.value(graph.outputs()[l]), where);
+                          heads != nullptr ? heads->at(l).data() : graph.value(graph.outputs()[l]), where);
     }
     const float items[3] = {static_cast<float>(loss.box), static_cast<float>(loss.cls), static_cast<float>(loss.dfl)};
     data::write_dataset(file, "loss", H5T_IEEE_F32LE, {3}, items, where);

@@ -30,8 +30,14 @@ ParityBatch read_parity_batch(const std::filesystem::path& path);
 // Zeroes the gradients, runs one training-mode forward-backward pass.
 StepLoss run_debug_step(model::Model& model, const ParityBatch& batch);
 
-// Writes the output file (atomically) from the model's state after run_debug_step.
+// The same step on CUDA device `device` (amp: bf16): gradients, BatchNorm statistics
+// and counters come back into the host model, the head maps into `heads` (fp32).
+StepLoss run_debug_step_on_device(model::Model& model, const ParityBatch& batch, int device, bool amp,
+                                  std::vector<std::vector<float>>& heads);
+
+// Writes the output file (atomically) from the model's state after run_debug_step; the
+// head maps from the model's CPU graph, or from `heads` after a device step.
 void write_debug_step(const std::filesystem::path& path, model::Model& model, const ParityBatch& batch,
-                      const StepLoss& loss);
+                      const StepLoss& loss, const std::vector<std::vector<float>>* heads = nullptr);
 
 }  // namespace shrike::train

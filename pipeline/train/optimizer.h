@@ -101,6 +101,9 @@ class Optimizer {
   void step(model::ParamStore& store) { step(store.trainable(), store.grads()); }
 
   std::int64_t step_count() const { return step_count_; }
+  // The update spans over the trainable buffer (tiled, groups tagged): the CUDA
+  // optimizer uploads them once and runs the same pass on the device.
+  const std::vector<kernels::UpdateSpan>& spans() const { return spans_; }
   void set_step_count(std::int64_t steps) { step_count_ = steps; }
 
   // The state buffers, each (trainable_numel): SGD "momentum_buffer"; Adam/AdamW

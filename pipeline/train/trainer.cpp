@@ -47,10 +47,10 @@ Experiment resumed_experiment(const Experiment& command, const fs::path& checkpo
 
 }  // namespace
 
-TrainOutcome run_training(const Experiment& command, dist::Communicator* comm) {
+TrainOutcome run_training(const Experiment& command, dist::Communicator* comm, const dist::MpiContext* mpi) {
   const fs::path checkpoint = resume_checkpoint(command);
   const Experiment experiment = checkpoint.empty() ? command : resumed_experiment(command, checkpoint);
-  Trainer trainer(experiment, checkpoint, comm);
+  Trainer trainer(experiment, checkpoint, comm, mpi);
   return trainer.run();
 }
 
@@ -108,8 +108,10 @@ StopReason Trainer::train_epoch(int epoch) {
     optimizer_->set_momentum(point.momentum);
     // The micro-batch that ends an accumulation reduces its gradients during backward.
     if (buckets_ && optimizer_steps(ni, gate_.last_opt_step(), point.accumulate)) buckets_->begin();
-    const StepLoss loss = detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets, true,
-                                                  model::Mode::kTrain, comm_, experiment_.integer("batch"));
+    const StepLoss loss =
+        device_ ? device_->forward_backward(batch->images.data(), batch->shape, batch->targets)
+                : detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets, true,
+                                          model::Mode::kTrain, comm_, experiment_.integer("batch"));
     loop_.add_loss(loss);
     if (gate_.after_iteration(ni, point.accumulate)) optimizer_step();
     loop_.next_batch = batch->number + 1;
@@ -130,6 +132,10 @@ StopReason Trainer::train_epoch(int epoch) {
 }
 
 void Trainer::optimizer_step() {
+  if (device_) {  // all-reduce (NCCL), clipping, update and EMA on the GPU
+    loop_.last_grad_norm = device_->optimizer_step(10.0);
+    return;
+  }
   // Data parallelism: the gradients (accumulated over this rank's micro-batches) are
   // summed over the ranks once per optimizer step, bucket by bucket during the last
   // micro-batch's backward pass (or in one call when bucket_mb=0); the loss scaling

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "pipeline/dist/communicator.h"
+#include "pipeline/dist/mpi_context.h"
 #include "pipeline/train/experiment.h"
 
 namespace shrike::train {
@@ -38,7 +39,9 @@ struct TrainOutcome {
 
 // `comm` may be null (one process). With several ranks (mpirun / srun), every rank
 // calls this; rank 0 writes the run folder and validates.
-TrainOutcome run_training(const Experiment& experiment, dist::Communicator* comm = nullptr);
+// `mpi` (the process's MPI context) lets GPU ranks bootstrap NCCL; null: no GPU data parallelism.
+TrainOutcome run_training(const Experiment& experiment, dist::Communicator* comm = nullptr,
+                          const dist::MpiContext* mpi = nullptr);
 
 // The checkpoint that `resume` points at (resume=true with model= a checkpoint, or
 // resume=PATH, or a run folder), or empty when the run is not a resume.

@@ -10,6 +10,7 @@
 
 #include "pipeline/core/error.h"
 #include "pipeline/train/results_plot.h"
+#include "pipeline/train/system_stats.h"
 #include "pipeline/train/trainer_state.h"
 #include "pipeline/train/validator.h"
 
@@ -36,6 +37,7 @@ model::WeightsInfo Trainer::weights_info() const {
 
 std::optional<ValidationResult> Trainer::validate_ema() {
   if (!val_loader_) return std::nullopt;
+  if (device_) device_->sync_to_host();  // the EMA the validator reads
   model::ParamStore& target = eval_model_->params();
   std::copy(ema_->float_state().begin(), ema_->float_state().end(), target.float_state().begin());
   std::copy(ema_->counters().begin(), ema_->counters().end(), target.counters().begin());
@@ -44,6 +46,10 @@ std::optional<ValidationResult> Trainer::validate_ema() {
     comm_->broadcast(target.counters().data(), target.counters().size() * sizeof(std::int64_t), 0);
   }
   ValidationSettings settings;
+  if (eval_device_) {
+    eval_device_->sync_from_host();  // the EMA weights just copied into the eval model
+    settings.device = eval_device_.get();
+  }
   settings.conf = static_cast<float>(experiment_.number("conf"));
   settings.iou = experiment_.number("iou");
   settings.max_det = experiment_.integer("max_det");
@@ -51,6 +57,7 @@ std::optional<ValidationResult> Trainer::validate_ema() {
 }
 
 void Trainer::save_checkpoint(const fs::path& path, bool mid_epoch) {
+  if (device_) device_->sync_to_host();  // weights, EMA, optimizer state, gradients in progress
   TrainingProgress progress;
   progress.seed = static_cast<std::uint64_t>(experiment_.integer("seed"));
   progress.config_yaml = experiment_.to_yaml();
@@ -203,6 +210,9 @@ bool Trainer::end_epoch_on_root(int epoch, bool time_up, const std::optional<Val
                            {"started_during_backward", epoch_comm_.started_during_backward}};
   }
   folder().append_metrics("epoch", record);
+  json system_record = host_system_stats();  // the "system" record `shrike monitor` shows
+  if (gpu_stats_) system_record.update(gpu_stats_->snapshot_json());
+  folder().append_metrics("system", system_record);
   const auto cells = results_row_cells(row);
   for (std::size_t i = 2; i < cells.size(); ++i) {
     if (cells[i]) tensorboard_->add_scalar(std::string(kResultsColumns[i]), static_cast<float>(*cells[i]), epoch + 1);

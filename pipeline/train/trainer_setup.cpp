@@ -11,6 +11,7 @@
 #include "kernels/device.h"
 #include "pipeline/core/error.h"
 #include "pipeline/core/ordered_parallel.h"
+#include "pipeline/dist/nccl_communicator.h"
 #include "pipeline/train/trainer_state.h"
 
 namespace shrike::train {
@@ -80,8 +81,9 @@ std::string current_user() {
 
 }  // namespace
 
-Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist::Communicator* comm)
-    : experiment_(experiment), comm_(comm) {
+Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist::Communicator* comm,
+                 const dist::MpiContext* mpi)
+    : experiment_(experiment), comm_(comm), mpi_(mpi) {
   const bool resuming = !resume_from.empty();
   console_.set_silent(!is_root());
   const int batch = experiment_.integer("batch");
@@ -103,9 +105,31 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
     comm_->broadcast(params().float_state().data(), params().float_state().size() * sizeof(float), 0);
     comm_->broadcast(params().counters().data(), params().counters().size() * sizeof(std::int64_t), 0);
   }
-  if (world() > 1) setup_gradient_buckets();
+  setup_device();
+  if (world() > 1 && !device_) setup_gradient_buckets();
   if (is_root()) setup_run_folder(resuming);
   if (world() > 1) share_run_folder_path();
+}
+
+void Trainer::setup_device() {
+  const int local_rank = mpi_ != nullptr ? mpi_->local_rank() : 0;
+  const int device = resolve_device(experiment_.text("device"), local_rank);
+  if (device < 0) return;
+  device_ = make_cuda_training(device, model(), optimizer_.get(), ema_.get(), experiment_.flag("amp"));
+  eval_device_ = make_cuda_training(device, *eval_model_, nullptr, nullptr, experiment_.flag("amp"));
+  if (world() > 1) {
+    if (mpi_ == nullptr) fail_internal("GPU data parallelism without the MPI context");
+    nccl_ = dist::make_nccl_communicator(*mpi_, *comm_, device, comm_->timeout());
+    device_->set_communicators(nccl_.get(), comm_, experiment_.integer("batch"), experiment_.flag("sync_bn"));
+  }
+  console_.line(fmt::format("training on {}", device_->description()));
+  if (is_root()) {
+    gpu_stats_ = std::make_unique<GpuStatsSampler>();
+    if (!gpu_stats_->start(device_->device_uuid())) {
+      console_.line(fmt::format("note: no GPU system stats: {}", gpu_stats_->unavailable_reason()));
+      gpu_stats_.reset();
+    }
+  }
 }
 
 void Trainer::share_run_folder_path() {
@@ -246,7 +270,7 @@ void Trainer::setup_run_folder(bool resuming) {
   folder().write_config(experiment_.to_yaml());
   RunProvenance provenance;
   provenance.shard_manifest_sha256 = data_.source_fingerprint;
-  provenance.devices = {"cpu"};
+  provenance.devices = {device_ ? device_->description() : std::string("cpu")};
   provenance.world_size = world();
   folder().write_provenance(provenance);
   UsageIdentity identity;
@@ -266,7 +290,7 @@ void Trainer::setup_run_folder(bool resuming) {
                   {{"epoch", loop_.epoch}, {"shrike_version", kVersion}, {"git_commit", kGitCommit}});
   tensorboard_.emplace(TensorBoardWriter::open(folder().dir()));
   console_.set_log_sink([this](std::string_view line) { folder().append_log_line(line); });
-  if (experiment_.text("device") == "auto" && kernels::cuda_device_count() == 0) {
+  if (experiment_.text("device") == "auto" && !device_) {
     console_.line("device=auto: no usable GPU, training on CPU");
   }
   console_.line(fmt::format("run folder {}", folder().dir().string()));

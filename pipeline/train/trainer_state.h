@@ -16,8 +16,10 @@
 #include "pipeline/dist/gradient_buckets.h"
 #include "pipeline/train/checkpoint.h"
 #include "pipeline/train/detect_step.h"
+#include "pipeline/train/device_training.h"
 #include "pipeline/train/ema.h"
 #include "pipeline/train/experiment.h"
+#include "pipeline/train/gpu_stats.h"
 #include "pipeline/train/lr_schedule.h"
 #include "pipeline/train/optimizer.h"
 #include "pipeline/train/run_budget.h"
@@ -57,7 +59,8 @@ struct LoopState {
 
 class Trainer {
  public:
-  Trainer(const Experiment& experiment, const std::filesystem::path& resume_from, dist::Communicator* comm);
+  Trainer(const Experiment& experiment, const std::filesystem::path& resume_from, dist::Communicator* comm,
+          const dist::MpiContext* mpi = nullptr);
   TrainOutcome run();
 
  private:
@@ -65,6 +68,7 @@ class Trainer {
   void setup_model_and_data();
   void setup_optimizer();
   void setup_gradient_buckets();
+  void setup_device();  // device=cuda: the GPU step (and NCCL with several ranks)
   void share_run_folder_path();
   // Ranks other than 0: one line to the run's train.log, "[rank R on HOST] TEXT".
   void log_on_this_rank(const std::string& text);
@@ -118,6 +122,13 @@ class Trainer {
   dist::BucketStats epoch_comm_{};  // summed over the epoch's optimizer steps
   int epoch_comm_steps_ = 0;
   std::filesystem::path rank_log_;  // train.log, on ranks other than 0
+  std::unique_ptr<GpuStatsSampler> gpu_stats_;  // NVML figures for the "system" records (GPU runs, rank 0)
+  // device=cuda: the step runs on the GPU; the host objects above are synced before
+  // checkpoints and validation. Null on the CPU.
+  const dist::MpiContext* mpi_ = nullptr;
+  std::unique_ptr<dist::Communicator> nccl_;
+  std::unique_ptr<DeviceTraining> device_;
+  std::unique_ptr<DeviceTraining> eval_device_;  // the EMA weights' forward pass for validation
 };
 
 }  // namespace shrike::train

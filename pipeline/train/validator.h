@@ -21,6 +21,7 @@
 #include "pipeline/dist/communicator.h"
 #include "pipeline/model/model.h"
 #include "pipeline/train/detection_metrics.h"
+#include "pipeline/train/device_training.h"
 
 namespace shrike::train {
 
@@ -29,6 +30,9 @@ struct ValidationSettings {
   double iou = 0.7;
   int max_det = 300;
   bool compute_loss = true;
+  // GPU validation: the eval forward pass (and the loss) on this device copy of the
+  // model being validated; decode, NMS and metrics stay on the host. Null: CPU graph.
+  DeviceTraining* device = nullptr;
 };
 
 struct ValidationResult {

@@ -1,0 +1,60 @@
+// pipeline/train/device_training.h
+//
+// The trainer's view of an accelerator: the step, the optimizer update and the host
+// syncs that CudaTraining (cuda_training.h) implements on a GPU. The trainer holds one
+// of these when `device` resolves to a GPU and otherwise runs the CPU engine; this
+// interface keeps the trainer free of CUDA types, so it builds the same with and
+// without the CUDA backend (device_training_none.cpp explains the missing backend).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pipeline/dist/communicator.h"
+#include "pipeline/model/model.h"
+#include "pipeline/train/detect_step.h"
+#include "pipeline/train/ema.h"
+#include "pipeline/train/experiment.h"
+#include "pipeline/train/optimizer.h"
+
+namespace shrike::train {
+
+class DeviceTraining {
+ public:
+  virtual ~DeviceTraining() = default;
+  virtual std::string description() const = 0;
+  // Data parallelism: `device_comm` (NCCL) sums device buffers, `host_comm` (MPI) the
+  // loss items; the loss is scaled by the global batch; sync_bn sums BatchNorm
+  // statistics over the ranks.
+  virtual void set_communicators(dist::Communicator* device_comm, dist::Communicator* host_comm, int global_batch,
+                                 bool sync_bn) = 0;
+  virtual StepLoss forward_backward(const float* images, kernels::Shape4 shape, std::span<const float> targets,
+                                    bool backward = true, model::Mode mode = model::Mode::kTrain) = 0;
+  // The same from a device uint8 (n, h, w, 3) batch (the GPU data path, benchmarks).
+  virtual StepLoss forward_backward_u8(const unsigned char* device_pixels, kernels::Shape4 shape,
+                                       std::span<const float> targets, bool backward = true,
+                                       model::Mode mode = model::Mode::kTrain) = 0;
+  // Host fp32 copies of the head maps of the last forward pass at `shape` (debug step).
+  virtual std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) = 0;
+  virtual double optimizer_step(double max_norm = 10.0) = 0;
+  virtual void sync_to_host() = 0;
+  virtual void sync_from_host() = 0;
+  virtual std::size_t peak_memory_bytes() const = 0;
+  virtual std::string device_uuid() const = 0;  // "GPU-xxxxxxxx-...", for NVML
+};
+
+// The CUDA device `device` says to train on: -1 for the CPU. "auto": device 0 when a
+// GPU is usable (the node-local rank's under data parallelism, `local_rank`), else the
+// CPU; "cpu"; "cuda" (as auto, but an error without a GPU); "cuda:N". UserError naming
+// the key for anything else or a device that does not exist.
+int resolve_device(const std::string& device, int local_rank);
+
+// A GPU trainer for the model, optimizer and EMA (UserError in builds without CUDA).
+// Without an optimizer and EMA (nullptr) it runs forward passes and losses only
+// (validation, debug steps); optimizer_step() is then an internal error.
+std::unique_ptr<DeviceTraining> make_cuda_training(int device, model::Model& model, Optimizer* optimizer,
+                                                   ModelEma* ema, bool amp);
+
+}  // namespace shrike::train
