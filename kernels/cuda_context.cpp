@@ -1,6 +1,8 @@
 // kernels/cuda_context.cpp: stream, handles and the shared workspace of a CudaContext.
 #include "kernels/cuda_context.h"
 
+#include <cstdint>
+
 #include "kernels/cudnn_check.h"
 
 namespace shrike::kernels {
@@ -8,6 +10,13 @@ namespace shrike::kernels {
 CudaContext::CudaContext(int device) : device_(device) {
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  // Stream-ordered scratch (cudaMallocAsync, e.g. BatchNorm's partial sums) stays in the
+  // device's pool between steps instead of going back to the driver at every sync, so
+  // after the first step those allocations cost nothing.
+  cudaMemPool_t pool = nullptr;
+  CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  std::uint64_t keep_everything = UINT64_MAX;
+  CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_everything));
   CUDNN_CHECK(cudnnCreate(&cudnn_));
   CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   CUBLAS_CHECK(cublasCreate(&cublas_));

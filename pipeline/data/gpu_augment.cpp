@@ -71,6 +71,9 @@ struct GpuBatchAssembler::State {
   std::size_t next = 0;
 
   ~State() {  // never throws: waits for the GPU, then releases
+    // `done` covers the augment kernels only; the consumer's reads of the outputs are
+    // queued behind them on `stream`, and the outputs are freed after this.
+    if (stream != nullptr) cudaStreamSynchronize(stream);
     for (Slot& slot : slots) {
       if (slot.in_use) cudaEventSynchronize(slot.done);
       if (slot.copied != nullptr) cudaEventDestroy(slot.copied);
@@ -128,7 +131,11 @@ const std::uint8_t* GpuBatchAssembler::assemble(const std::vector<TrainRecipe>& 
   slot.in_use = false;
   slot.host.reserve(total);
   grow(slot.device, total);
-  grow(slot.output, batch * static_cast<std::size_t>(s) * s * 3);
+  const std::size_t output_bytes = batch * static_cast<std::size_t>(s) * s * 3;
+  // Reallocating the output frees the old one, which work queued on the compute stream
+  // after its kernel (the consumer's read) may still use: `done` does not cover that.
+  if (slot.output.size() < output_bytes) CUDA_CHECK(cudaStreamSynchronize(st.stream));
+  grow(slot.output, output_bytes);
 
   std::uint8_t* staging = slot.host.data();
   std::size_t offset = header;

@@ -60,8 +60,8 @@ struct CudaGraph::OpState {
 };
 
 CudaGraph::CudaGraph(kernels::CudaContext& context, const ModelSpec& spec, CudaParams& params, Shape4 input,
-                     kernels::DType dtype)
-    : context_(context), params_(params), dtype_(dtype) {
+                     kernels::DType dtype, bool trainable)
+    : context_(context), params_(params), dtype_(dtype), trainable_(trainable) {
   BuiltNetwork built = build_network(spec, params.host(), input, GraphStorage::kShapesOnly);
   graph_ = std::move(built.graph);
   strides_ = built.strides;
@@ -148,10 +148,12 @@ CudaGraph::CudaGraph(kernels::CudaContext& context, const ModelSpec& spec, CudaP
     total += aligned(graph_->shape(static_cast<int>(t)).numel() * element);
   }
   values_.resize(total);
-  grads_.resize(std::max<std::size_t>(graph_->grad_arena_numel() * element, 1));
-  scratch_.resize(graph_->largest_tensor_numel() * element);
-  param_scratch_.resize(std::max<std::size_t>(weight_max * element, 1));
-  float_scratch_.resize(std::max<std::size_t>(channels_max, 1));
+  if (trainable_) {
+    grads_.resize(std::max<std::size_t>(graph_->grad_arena_numel() * element, 1));
+    scratch_.resize(graph_->largest_tensor_numel() * element);
+    param_scratch_.resize(std::max<std::size_t>(weight_max * element, 1));
+    float_scratch_.resize(std::max<std::size_t>(channels_max, 1));
+  }
   grad_written_.assign(count, 0);
 }
 
@@ -169,9 +171,16 @@ std::size_t CudaGraph::device_bytes() const {
 }
 
 void* CudaGraph::output_grad(int i) {
+  if (!trainable_) fail_internal("CudaGraph::output_grad on a forward-only graph");
   const int tensor = graph_->outputs().at(static_cast<std::size_t>(i));
   grad_written_[static_cast<std::size_t>(tensor)] = 1;
   return grad(tensor);
+}
+
+bool CudaGraph::grad_overlaps(int a, int b) const {
+  const std::size_t a_begin = graph_->grad_offset(a), a_end = a_begin + numel(a);
+  const std::size_t b_begin = graph_->grad_offset(b), b_end = b_begin + numel(b);
+  return a_begin < b_end && b_begin < a_end;
 }
 
 void* CudaGraph::grad_target(int tensor) {
@@ -204,6 +213,7 @@ void CudaGraph::forward(Mode mode) {
 }
 
 void CudaGraph::backward() {
+  if (!trainable_) fail_internal("CudaGraph::backward on a forward-only graph");
   if (dtype_ == kernels::DType::kBF16) {
     run_backward<bf16>();
   } else {
@@ -360,11 +370,24 @@ void CudaGraph::backward_op(OpState& op) {
       const auto c = static_cast<std::size_t>(op.shape.c);
       float* dgamma = float_scratch_.data();
       float* dbeta = float_scratch_.data() + c;
-      void* dx = grad_target(op.inputs[0]);
+      const int x = op.inputs[0];
+      void* dx = grad_target(x);
+      // The gradient plan (Graph::plan_gradients) ends the SiLU output's gradient at the
+      // SiLU's backward step; fused, it is read one step later, here, where x's gradient
+      // may already share its memory. The same offset is safe (the kernel reads dy[i] and
+      // writes dx[i] in one thread); a partial overlap is not: go through the scratch.
+      const bool staged = op.fused_silu && dx == grad(x) && grad_overlaps(x, op.outputs[0]) &&
+                          graph_->grad_offset(x) != graph_->grad_offset(op.outputs[0]);
+      if (staged) dx = scratch_.data();
       kernels::batchnorm_backward_apply_cuda<T>(static_cast<T*>(dx), dgamma, dbeta, op.sums.data(), local, count,
                                                 dout(0), in(0), op.mean.data(), op.invstd.data(), gamma, beta,
                                                 op.shape, op.fused_silu, stream);
-      grad_commit<T>(op.inputs[0], dx);
+      if (staged) {
+        CUDA_CHECK(cudaMemcpyAsync(grad(x), dx, numel(x) * sizeof(T), cudaMemcpyDeviceToDevice, stream));
+        grad_written_[static_cast<std::size_t>(x)] = 1;
+      } else {
+        grad_commit<T>(x, dx);
+      }
       param_grad_write<float>(op.weight, dgamma, c);
       param_grad_write<float>(op.bias, dbeta, c);
       break;

@@ -35,9 +35,10 @@ namespace shrike::model {
 class CudaGraph {
  public:
   // Builds the graph of `spec` for `input` (N, 3, H, W) over `params` (whose host store
-  // already holds every tensor of the model).
+  // already holds every tensor of the model). `trainable` false: forward passes only
+  // (validation), no gradient memory.
   CudaGraph(kernels::CudaContext& context, const ModelSpec& spec, CudaParams& params, Shape4 input,
-            kernels::DType dtype);
+            kernels::DType dtype, bool trainable = true);
   ~CudaGraph();
   CudaGraph(const CudaGraph&) = delete;
   CudaGraph& operator=(const CudaGraph&) = delete;
@@ -85,6 +86,8 @@ class CudaGraph {
   // The CPU Graph's fan-in rule: the tensor's own buffer if no op wrote it yet in this
   // pass, else the scratch buffer, added in by grad_commit.
   void* grad_target(int tensor);
+  // Whether the gradient buffers of two tensors share memory in the arena.
+  bool grad_overlaps(int a, int b) const;
   template <typename T>
   void grad_commit(int tensor, void* written);
   // Parameter gradients (fp32): overwrite when fresh, else add.
@@ -108,6 +111,7 @@ class CudaGraph {
   int bn_world_ = 1;
   std::function<void(int)> grad_ready_;
   int fused_ = 0;
+  bool trainable_ = true;
 };
 
 }  // namespace shrike::model

@@ -34,8 +34,9 @@ struct CudaTraining::ShapeState {
   DeviceArray<float> items;                           // box, cls, dfl, total
 };
 
-CudaTraining::CudaTraining(int device, model::Model& model, Optimizer* optimizer, ModelEma* ema, bool amp)
-    : model_(model), optimizer_(optimizer), ema_(ema), dtype_(amp ? DType::kBF16 : DType::kF32) {
+CudaTraining::CudaTraining(int device, model::Model& model, Optimizer* optimizer, ModelEma* ema, bool amp,
+                           bool gradients)
+    : model_(model), optimizer_(optimizer), ema_(ema), dtype_(amp ? DType::kBF16 : DType::kF32), gradients_(gradients) {
   if (device < 0 || device >= kernels::cuda_device_count()) {
     fail_user("device=cuda:{}: this process sees {} CUDA device(s) ({}); pick one of them or device=cpu", device,
               kernels::cuda_device_count(), kernels::cuda_unavailable_reason());
@@ -81,7 +82,8 @@ CudaTraining::ShapeState& CudaTraining::state_for(kernels::Shape4 shape) {
   try {
     auto state = std::make_unique<ShapeState>();
     state->shape = shape;
-    state->graph = std::make_unique<model::CudaGraph>(*context_, model_.spec(), *params_, shape, dtype_);
+    state->graph = std::make_unique<model::CudaGraph>(*context_, model_.spec(), *params_, shape, dtype_,
+                                                      /*trainable=*/gradients_);
     if (distributed() && sync_bn_) {
       state->graph->set_bn_sums_reducer(
           [this](double* sums, std::size_t count) {
@@ -96,7 +98,7 @@ CudaTraining::ShapeState& CudaTraining::state_for(kernels::Shape4 shape) {
       levels.push_back({s.h, s.w, state->graph->strides()[static_cast<std::size_t>(l)]});
       if (dtype_ == DType::kBF16) {
         state->heads.emplace_back(s.numel());
-        state->head_grads.emplace_back(s.numel());
+        if (gradients_) state->head_grads.emplace_back(s.numel());
       }
     }
     kernels::DetectLossConfig config = loss_config_for(model_);
@@ -147,6 +149,18 @@ StepLoss CudaTraining::forward_backward_u8(const unsigned char* device_pixels, k
   return run_step(state, targets, backward, mode);
 }
 
+StepLoss CudaTraining::forward_backward_recipes(const std::vector<data::TrainRecipe>& recipes,
+                                                kernels::Shape4 shape, std::span<const float> targets) {
+  if (recipes.size() != static_cast<std::size_t>(shape.n) || shape.h != shape.w) {
+    fail_internal("{} recipes for a batch of shape {}", recipes.size(), shape.str());
+  }
+  if (!assembler_ || assembler_->imgsz() != shape.h) {
+    assembler_ = std::make_unique<data::GpuBatchAssembler>(shape.h, context_->stream());
+  }
+  const unsigned char* pixels = assembler_->assemble(recipes);
+  return forward_backward_u8(pixels, shape, targets);
+}
+
 std::vector<std::vector<float>> CudaTraining::head_maps(kernels::Shape4 shape) {
   ShapeState& state = state_for(shape);
   std::vector<std::vector<float>> maps;
@@ -166,7 +180,18 @@ std::vector<std::vector<float>> CudaTraining::head_maps(kernels::Shape4 shape) {
 
 StepLoss CudaTraining::run_step(ShapeState& state, std::span<const float> targets, bool backward,
                                 model::Mode mode) {
+  try {
+    return run_step_unchecked(state, targets, backward, mode);
+  } catch (const kernels::CudaError& error) {  // e.g. a convolution workspace that no longer fits
+    if (error.out_of_memory()) rethrow_out_of_memory(error, state.shape);
+    throw;
+  }
+}
+
+StepLoss CudaTraining::run_step_unchecked(ShapeState& state, std::span<const float> targets, bool backward,
+                                          model::Mode mode) {
   if (targets.size() % 6 != 0) fail_internal("targets must be rows of 6 values, got {} values", targets.size());
+  if (backward && !gradients_) fail_internal("a backward pass on a forward-only CudaTraining");
   cudaStream_t stream = context_->stream();
   model::CudaGraph& graph = *state.graph;
   graph.forward(mode);
@@ -284,8 +309,8 @@ void CudaTraining::sync_from_host() {
 }
 
 std::unique_ptr<DeviceTraining> make_cuda_training(int device, model::Model& model, Optimizer* optimizer,
-                                                   ModelEma* ema, bool amp) {
-  return std::make_unique<CudaTraining>(device, model, optimizer, ema, amp);
+                                                   ModelEma* ema, bool amp, bool gradients) {
+  return std::make_unique<CudaTraining>(device, model, optimizer, ema, amp, gradients);
 }
 
 std::string CudaTraining::device_uuid() const {

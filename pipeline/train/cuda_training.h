@@ -25,6 +25,7 @@
 #include "kernels/detect_loss_cuda.h"
 #include "kernels/device_array.h"
 #include "kernels/dtype.h"
+#include "pipeline/data/gpu_augment.h"
 #include "pipeline/dist/communicator.h"
 #include "pipeline/model/cuda_graph.h"
 #include "pipeline/model/cuda_params.h"
@@ -39,7 +40,8 @@ namespace shrike::train {
 class CudaTraining : public DeviceTraining {
  public:
   // `device`: the CUDA device index. The host objects must outlive this one.
-  CudaTraining(int device, model::Model& model, Optimizer* optimizer, ModelEma* ema, bool amp);
+  CudaTraining(int device, model::Model& model, Optimizer* optimizer, ModelEma* ema, bool amp,
+               bool gradients = true);
   ~CudaTraining() override;
 
   kernels::CudaContext& context() { return *context_; }
@@ -61,6 +63,8 @@ class CudaTraining : public DeviceTraining {
   StepLoss forward_backward_u8(const unsigned char* device_pixels, kernels::Shape4 shape,
                                std::span<const float> targets, bool backward = true,
                                model::Mode mode = model::Mode::kTrain) override;
+  StepLoss forward_backward_recipes(const std::vector<data::TrainRecipe>& recipes, kernels::Shape4 shape,
+                                    std::span<const float> targets) override;
   std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) override;
 
   // All-reduce (with peers), clip to max_norm, the optimizer step with the host
@@ -76,6 +80,7 @@ class CudaTraining : public DeviceTraining {
   struct ShapeState;
   ShapeState& state_for(kernels::Shape4 shape);
   StepLoss run_step(ShapeState& state, std::span<const float> targets, bool backward, model::Mode mode);
+  StepLoss run_step_unchecked(ShapeState& state, std::span<const float> targets, bool backward, model::Mode mode);
   bool distributed() const { return device_comm_ != nullptr && device_comm_->world() > 1; }
   [[noreturn]] void rethrow_out_of_memory(const std::exception& error, kernels::Shape4 shape) const;
 
@@ -83,6 +88,7 @@ class CudaTraining : public DeviceTraining {
   Optimizer* optimizer_;  // null: forward passes only
   ModelEma* ema_;
   kernels::DType dtype_;
+  bool gradients_;
   std::unique_ptr<kernels::CudaContext> context_;
   std::unique_ptr<model::CudaParams> params_;
   std::list<std::unique_ptr<ShapeState>> shapes_;  // most recently used first
@@ -91,6 +97,7 @@ class CudaTraining : public DeviceTraining {
   kernels::DeviceArray<float> ema_values_;
   kernels::DeviceArray<double> norm_, norm_scratch_;
   kernels::DeviceArray<float> staging_;  // fp32 images before the cast to bf16
+  std::unique_ptr<data::GpuBatchAssembler> assembler_;  // the GPU data path, made on first use
   dist::Communicator* device_comm_ = nullptr;
   dist::Communicator* host_comm_ = nullptr;
   int global_batch_ = 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/data/augment.h"
 #include "pipeline/dist/communicator.h"
 #include "pipeline/model/model.h"
 #include "pipeline/train/detect_step.h"
@@ -36,6 +37,10 @@ class DeviceTraining {
   virtual StepLoss forward_backward_u8(const unsigned char* device_pixels, kernels::Shape4 shape,
                                        std::span<const float> targets, bool backward = true,
                                        model::Mode mode = model::Mode::kTrain) = 0;
+  // The same from a batch of augmentation recipes (a TrainLoader with recipes_only):
+  // mosaic, warp, HSV, flips and letterbox run on the GPU (the GPU data path).
+  virtual StepLoss forward_backward_recipes(const std::vector<data::TrainRecipe>& recipes, kernels::Shape4 shape,
+                                            std::span<const float> targets) = 0;
   // Host fp32 copies of the head maps of the last forward pass at `shape` (debug step).
   virtual std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) = 0;
   virtual double optimizer_step(double max_norm = 10.0) = 0;
@@ -52,9 +57,10 @@ class DeviceTraining {
 int resolve_device(const std::string& device, int local_rank);
 
 // A GPU trainer for the model, optimizer and EMA (UserError in builds without CUDA).
-// Without an optimizer and EMA (nullptr) it runs forward passes and losses only
-// (validation, debug steps); optimizer_step() is then an internal error.
+// Without an optimizer and EMA (nullptr), optimizer_step() is an internal error (debug
+// steps); `gradients` false also leaves out all gradient memory: forward passes and
+// losses only (validation).
 std::unique_ptr<DeviceTraining> make_cuda_training(int device, model::Model& model, Optimizer* optimizer,
-                                                   ModelEma* ema, bool amp);
+                                                   ModelEma* ema, bool amp, bool gradients = true);
 
 }  // namespace shrike::train

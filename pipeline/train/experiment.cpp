@@ -48,6 +48,7 @@ const std::vector<KeySpec>& key_table() {
       {"workers", Kind::kInt, "8", 0, 1024, "data loader threads (capped at the cores available)"},
       {"device", Kind::kText, "auto", 0, 0, "auto, cpu, cuda or cuda:N"},
       {"amp", Kind::kBool, "true", 0, 0, "GPU mixed precision: bf16 activations and convolutions (False: fp32)"},
+      {"gpu_augment", Kind::kBool, "true", 0, 0, "on a GPU, augment there (False: on CPU threads, uploading pixels)"},
       {"project", Kind::kText, "detect", 0, 0, "project: a name under ./runs, or a path"},
       {"name", Kind::kText, "exp", 0, 0, "run name (exp, exp2, ... unless exist_ok)"},
       {"exist_ok", Kind::kBool, "false", 0, 0, "reuse an existing run folder"},

@@ -109,7 +109,9 @@ StopReason Trainer::train_epoch(int epoch) {
     // The micro-batch that ends an accumulation reduces its gradients during backward.
     if (buckets_ && optimizer_steps(ni, gate_.last_opt_step(), point.accumulate)) buckets_->begin();
     const StepLoss loss =
-        device_ ? device_->forward_backward(batch->images.data(), batch->shape, batch->targets)
+        device_ ? (batch->recipes.empty()
+                       ? device_->forward_backward(batch->images.data(), batch->shape, batch->targets)
+                       : device_->forward_backward_recipes(batch->recipes, batch->shape, batch->targets))
                 : detect_forward_backward(model(), batch->images.data(), batch->shape, batch->targets, true,
                                           model::Mode::kTrain, comm_, experiment_.integer("batch"));
     loop_.add_loss(loss);

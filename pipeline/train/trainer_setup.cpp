@@ -112,11 +112,11 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
 }
 
 void Trainer::setup_device() {
-  const int local_rank = mpi_ != nullptr ? mpi_->local_rank() : 0;
-  const int device = resolve_device(experiment_.text("device"), local_rank);
+  const int device = device_index_;
   if (device < 0) return;
   device_ = make_cuda_training(device, model(), optimizer_.get(), ema_.get(), experiment_.flag("amp"));
-  eval_device_ = make_cuda_training(device, *eval_model_, nullptr, nullptr, experiment_.flag("amp"));
+  eval_device_ = make_cuda_training(device, *eval_model_, nullptr, nullptr, experiment_.flag("amp"),
+                                    /*gradients=*/false);
   if (world() > 1) {
     if (mpi_ == nullptr) fail_internal("GPU data parallelism without the MPI context");
     nccl_ = dist::make_nccl_communicator(*mpi_, *comm_, device, comm_->timeout());
@@ -194,6 +194,9 @@ void Trainer::setup_model_and_data() {
   options.seed = seed;
   const unsigned cores = available_cores();
   options.workers = std::max(1u, std::min(static_cast<unsigned>(experiment_.integer("workers")), cores));
+  // On a GPU the workers only decode and load-resize; the pixel work runs on the device.
+  device_index_ = resolve_device(experiment_.text("device"), mpi_ != nullptr ? mpi_->local_rank() : 0);
+  options.recipes_only = device_index_ >= 0 && experiment_.flag("gpu_augment");
   loader_ = std::make_unique<data::TrainLoader>(*data_.train, options);
   if (data_.val) {
     val_loader_ = std::make_unique<data::ValLoader>(*data_.val, imgsz, batch * 2, 32, options.workers);

@@ -126,6 +126,7 @@ class Trainer {
   // device=cuda: the step runs on the GPU; the host objects above are synced before
   // checkpoints and validation. Null on the CPU.
   const dist::MpiContext* mpi_ = nullptr;
+  int device_index_ = -1;  // the CUDA device (resolve_device), -1: CPU
   std::unique_ptr<dist::Communicator> nccl_;
   std::unique_ptr<DeviceTraining> device_;
   std::unique_ptr<DeviceTraining> eval_device_;  // the EMA weights' forward pass for validation
