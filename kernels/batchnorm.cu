@@ -21,6 +21,7 @@
 
 #include "kernels/batchnorm_cuda.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_dtype.cuh"
 
 namespace shrike::kernels {
 
@@ -32,19 +33,6 @@ constexpr int kThreads = 256;                 // pointwise passes
 constexpr int kReduceThreads = 256;           // reduction blocks (a power of two: the tree halves it)
 constexpr std::size_t kValuesPerSplit = 16384;  // at least this many values per reduction block ...
 constexpr std::size_t kMaxSplits = 128;         // ... except that a channel gets at most this many blocks
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ bf16 from_f32<bf16>(float v) {
-  return __float2bfloat16(v);  // round to nearest even
-}
 
 __device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 __device__ __forceinline__ float silu(float z) { return z * sigmoid(z); }

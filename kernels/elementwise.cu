@@ -19,6 +19,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/elementwise_cuda.h"
+#include "kernels/cuda_dtype.cuh"
 
 namespace shrike::kernels {
 
@@ -36,19 +37,6 @@ unsigned blocks_for(std::size_t n) {
 dim3 row_grid(std::size_t row_length, std::size_t rows) {
   return dim3(static_cast<unsigned>(std::min<std::size_t>((row_length + kThreads - 1) / kThreads, 1024)),
               static_cast<unsigned>(std::min<std::size_t>(rows, 65535)));
-}
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ bf16 from_f32<bf16>(float v) {
-  return __float2bfloat16(v);  // round to nearest even
 }
 
 // Index of the first element of this thread and the grid-stride step.

@@ -19,6 +19,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/pool_cuda.h"
+#include "kernels/cuda_dtype.cuh"
 
 namespace shrike::kernels {
 
@@ -31,19 +32,6 @@ constexpr std::size_t kMaxBlocks = 8192;  // grid-stride loops cover the rest
 
 unsigned blocks_for(std::size_t n) {
   return static_cast<unsigned>(std::min((n + kThreads - 1) / kThreads, kMaxBlocks));
-}
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ bf16 from_f32<bf16>(float v) {
-  return __float2bfloat16(v);
 }
 
 __device__ __forceinline__ std::size_t first_index() {

@@ -10,11 +10,14 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda_check.h"
@@ -80,6 +83,51 @@ inline std::vector<float> from_bf16(const std::vector<__nv_bfloat16>& values) {
   return out;
 }
 
+// The dtype under test, by name ("fp32", "bf16").
+template <typename T>
+const char* type_name() {
+  return std::is_same_v<T, float> ? "fp32" : "bf16";
+}
+// Inputs a T kernel sees exactly: rounded through bf16 for bf16 cases.
+template <typename T>
+std::vector<float> representable(std::vector<float> values) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return round_to_bf16(std::move(values));
+  return values;
+}
+// float values to a device array of T (rounded for bf16), ready when it returns.
+template <typename T>
+kernels::DeviceArray<T> upload(const std::vector<float>& values) {
+  kernels::DeviceArray<T> array;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    array = to_device(to_bf16(values));
+  } else {
+    array = to_device(values);
+  }
+  CUDA_CHECK(cudaDeviceSynchronize());  // kernels may run on another stream
+  return array;
+}
+// A device array of T back as floats (waits for the device).
+template <typename T>
+std::vector<float> download(const kernels::DeviceArray<T>& array) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return from_bf16(to_host(array));
+  } else {
+    return to_host(array);
+  }
+}
+
+inline std::vector<double> to_double(const std::vector<float>& values) { return {values.begin(), values.end()}; }
+inline std::vector<float> to_float(const std::vector<double>& values) {
+  std::vector<float> out(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
+  return out;
+}
+inline double max_abs(const std::vector<float>& values) {
+  double largest = 0;
+  for (float v : values) largest = std::max(largest, static_cast<double>(std::abs(v)));
+  return largest;
+}
+
 // Counts the cases that fail; prints one line per case.
 class Report {
  public:
@@ -116,5 +164,11 @@ class Report {
  private:
   int failures_ = 0;
 };
+
+// got vs expected within tol * max |expected| (errors relative to the tensor's scale).
+inline void compare_scaled(Report& report, const std::string& name, const std::vector<float>& got,
+                           const std::vector<float>& expected, double tol) {
+  report.compare(name, got, expected, std::max(tol * max_abs(expected), 1e-30), 0.0);
+}
 
 }  // namespace shrike::gpu_test

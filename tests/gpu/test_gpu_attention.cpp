@@ -47,24 +47,6 @@ std::string geometry_name(const AttentionGeometry& g) {
   return text;
 }
 
-std::vector<double> to_double(const std::vector<float>& values) { return {values.begin(), values.end()}; }
-std::vector<float> to_float(const std::vector<double>& values) {
-  std::vector<float> out(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
-  return out;
-}
-
-double max_abs(const std::vector<float>& values) {
-  double largest = 0;
-  for (float v : values) largest = std::max(largest, static_cast<double>(std::abs(v)));
-  return largest;
-}
-
-void compare(Report& report, const std::string& name, const std::vector<float>& got,
-             const std::vector<float>& expected, double tol) {
-  report.compare(name, got, expected, std::max(tol * max_abs(expected), 1e-30), 0.0);
-}
-
 // The q, k or v channels (part 0, 1, 2) of every (batch, head) out of a qkv tensor.
 std::vector<float> qkv_part(const std::vector<float>& qkv, const AttentionGeometry& g, int part) {
   const std::size_t n = static_cast<std::size_t>(g.tokens());
@@ -83,24 +65,6 @@ std::vector<float> qkv_part(const std::vector<float>& qkv, const AttentionGeomet
 std::vector<float> random_input(std::mt19937_64& rng, std::size_t n, bool bf16, float range = 1.0f) {
   std::vector<float> values = random_floats(rng, n, -range, range);
   return bf16 ? round_to_bf16(std::move(values)) : values;
-}
-
-template <typename T>
-DeviceArray<T> upload(const std::vector<float>& values) {
-  if constexpr (std::is_same_v<T, float>) {
-    return to_device(values);
-  } else {
-    return to_device(to_bf16(values));
-  }
-}
-
-template <typename T>
-std::vector<float> download(const DeviceArray<T>& array) {
-  if constexpr (std::is_same_v<T, float>) {
-    return to_host(array);
-  } else {
-    return from_bf16(to_host(array));
-  }
 }
 
 template <typename T>
@@ -132,13 +96,13 @@ void run_case(Report& report, CudaContext& context, std::mt19937_64& rng, const 
                              d_probs_ref.data(), g);
   context.synchronize();
 
-  compare(report, prefix + "out", download(d_out), to_float(out_ref), tol);
-  compare(report, prefix + "v_image", download(d_v_image), to_float(v_image_ref), 0.0);  // a copy: exact
-  compare(report, prefix + "probs", to_host(d_probs), to_float(probs_ref), probs_tol);
+  compare_scaled(report, prefix + "out", download(d_out), to_float(out_ref), tol);
+  compare_scaled(report, prefix + "v_image", download(d_v_image), to_float(v_image_ref), 0.0);  // a copy: exact
+  compare_scaled(report, prefix + "probs", to_host(d_probs), to_float(probs_ref), probs_tol);
   const std::vector<float> dqkv = download(d_dqkv), expected = to_float(dqkv_ref);
   const char* part_names[] = {"dq", "dk", "dv"};
   for (int part = 0; part < 3; ++part) {
-    compare(report, prefix + part_names[part], qkv_part(dqkv, g, part), qkv_part(expected, g, part), tol);
+    compare_scaled(report, prefix + part_names[part], qkv_part(dqkv, g, part), qkv_part(expected, g, part), tol);
   }
 }
 

@@ -47,38 +47,10 @@ using bf16 = __nv_bfloat16;
 
 constexpr float kEps = 1e-3f, kMomentum = 0.03f;  // the reference model's values
 
-template <typename T>
-const char* type_name() {
-  return std::is_same_v<T, float> ? "fp32" : "bf16";
-}
-template <typename T>
-std::vector<float> representable(std::vector<float> values) {
-  if constexpr (std::is_same_v<T, bf16>) return round_to_bf16(std::move(values));
-  return values;
-}
-template <typename T>
-DeviceArray<T> upload(const std::vector<float>& values) {
-  DeviceArray<T> array;
-  if constexpr (std::is_same_v<T, bf16>) {
-    array = to_device(to_bf16(values));
-  } else {
-    array = to_device(values);
-  }
-  CUDA_CHECK(cudaDeviceSynchronize());  // the kernels run on their own stream
-  return array;
-}
 DeviceArray<double> upload_doubles(const std::vector<double>& values) {
   auto array = to_device(values);
   CUDA_CHECK(cudaDeviceSynchronize());
   return array;
-}
-template <typename T>
-std::vector<float> download(const DeviceArray<T>& array) {
-  if constexpr (std::is_same_v<T, bf16>) {
-    return from_bf16(to_host(array));
-  } else {
-    return to_host(array);
-  }
 }
 std::vector<float> slice(const std::vector<float>& v, std::size_t begin, std::size_t count) {
   return {v.begin() + static_cast<std::ptrdiff_t>(begin), v.begin() + static_cast<std::ptrdiff_t>(begin + count)};

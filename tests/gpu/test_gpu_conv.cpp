@@ -65,25 +65,6 @@ std::vector<Case> cases() {
   };
 }
 
-std::vector<double> to_double(const std::vector<float>& values) { return {values.begin(), values.end()}; }
-std::vector<float> to_float(const std::vector<double>& values) {
-  std::vector<float> out(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
-  return out;
-}
-
-double max_abs(const std::vector<float>& values) {
-  double largest = 0;
-  for (float v : values) largest = std::max(largest, static_cast<double>(std::abs(v)));
-  return largest;
-}
-
-// got vs expected within tol * max |expected|.
-void compare(Report& report, const std::string& name, const std::vector<float>& got,
-             const std::vector<float>& expected, double tol) {
-  report.compare(name, got, expected, std::max(tol * max_abs(expected), 1e-30), 0.0);
-}
-
 // Inputs as the dtype sees them: rounded to bf16 for bf16 plans.
 std::vector<float> random_input(std::mt19937_64& rng, std::size_t n, DType dtype) {
   std::vector<float> values = random_floats(rng, n);
@@ -145,11 +126,11 @@ void run_case(Report& report, CudaContext& context, std::mt19937_64& rng, const 
   plan.backward_weights(d_dw.data(), g.bias ? d_db.data() : nullptr, d_dy.data(), d_x.data());
   context.synchronize();
 
-  compare(report, prefix + "forward", d_y.host(), to_float(y_ref), tol);
-  compare(report, prefix + "backward data", d_dx.host(), to_float(dx_ref), tol);
-  compare(report, prefix + "backward data accumulate", d_dx_acc.host(), to_float(dx_accumulated_ref), tol);
-  compare(report, prefix + "backward weights", d_dw.host(), to_float(dw_ref), tol);
-  if (g.bias) compare(report, prefix + "bias grad", to_host(d_db), to_float(db_ref), tol);
+  compare_scaled(report, prefix + "forward", d_y.host(), to_float(y_ref), tol);
+  compare_scaled(report, prefix + "backward data", d_dx.host(), to_float(dx_ref), tol);
+  compare_scaled(report, prefix + "backward data accumulate", d_dx_acc.host(), to_float(dx_accumulated_ref), tol);
+  compare_scaled(report, prefix + "backward weights", d_dw.host(), to_float(dw_ref), tol);
+  if (g.bias) compare_scaled(report, prefix + "bias grad", to_host(d_db), to_float(db_ref), tol);
   std::printf("  %s: %s\n", g.str().c_str(), plan.describe().c_str());
 }
 

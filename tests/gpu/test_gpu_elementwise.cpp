@@ -37,39 +37,11 @@ using kernels::Shape4;
 
 constexpr double kExact = 1e-30;  // as atol with rtol 0: any difference fails
 
-template <typename T>
-const char* type_name() {
-  return std::is_same_v<T, float> ? "fp32" : "bf16";
-}
 // The values a T tensor can hold: bf16 cases round their inputs first.
-template <typename T>
-std::vector<float> representable(std::vector<float> values) {
-  if constexpr (std::is_same_v<T, bf16>) return round_to_bf16(std::move(values));
-  return values;
-}
 // Rounds an fp32 reference result as the kernel's store does.
 template <typename T>
 std::vector<float> stored(std::vector<float> values) {
   return representable<T>(std::move(values));
-}
-template <typename T>
-DeviceArray<T> upload(const std::vector<float>& values) {
-  DeviceArray<T> array;
-  if constexpr (std::is_same_v<T, bf16>) {
-    array = to_device(to_bf16(values));
-  } else {
-    array = to_device(values);
-  }
-  CUDA_CHECK(cudaDeviceSynchronize());  // the kernels run on their own stream
-  return array;
-}
-template <typename T>
-std::vector<float> download(const DeviceArray<T>& array) {
-  if constexpr (std::is_same_v<T, bf16>) {
-    return from_bf16(to_host(array));
-  } else {
-    return to_host(array);
-  }
 }
 template <typename T>
 double computed_rtol(double fp32_rtol) {

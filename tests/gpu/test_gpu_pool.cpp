@@ -34,34 +34,6 @@ using bf16 = __nv_bfloat16;
 
 constexpr double kExact = 1e-30;  // as atol with rtol 0: any difference fails
 
-template <typename T>
-const char* type_name() {
-  return std::is_same_v<T, float> ? "fp32" : "bf16";
-}
-template <typename T>
-std::vector<float> representable(std::vector<float> values) {
-  if constexpr (std::is_same_v<T, bf16>) return round_to_bf16(std::move(values));
-  return values;
-}
-template <typename T>
-DeviceArray<T> upload(const std::vector<float>& values) {
-  DeviceArray<T> array;
-  if constexpr (std::is_same_v<T, bf16>) {
-    array = to_device(to_bf16(values));
-  } else {
-    array = to_device(values);
-  }
-  CUDA_CHECK(cudaDeviceSynchronize());  // the kernels run on their own stream
-  return array;
-}
-template <typename T>
-std::vector<float> download(const DeviceArray<T>& array) {
-  if constexpr (std::is_same_v<T, bf16>) {
-    return from_bf16(to_host(array));
-  } else {
-    return to_host(array);
-  }
-}
 std::vector<float> small_integers(std::mt19937_64& rng, std::size_t n) {
   std::uniform_int_distribution<int> dist(0, 2);
   std::vector<float> values(n);
