@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "kernels/device.h"
+#include "kernels/detect_decode_cuda.h"
 #include "kernels/elementwise_cuda.h"
+#include "kernels/nms_cuda.h"
 #include "kernels/optimizer_cuda.h"
 #include "pipeline/core/error.h"
+#include "pipeline/model/modules.h"
 #include "pipeline/train/gpu_stats.h"
 
 namespace shrike::train {
@@ -32,6 +35,7 @@ struct CudaTraining::ShapeState {
   std::unique_ptr<kernels::DetectLossCuda> loss;
   std::vector<DeviceArray<float>> heads, head_grads;  // fp32 copies when the graph is bf16
   DeviceArray<float> items;                           // box, cls, dfl, total
+  DeviceArray<float> decoded;                         // validation: (batch, anchors, 4 + nc)
 };
 
 CudaTraining::CudaTraining(int device, model::Model& model, Optimizer* optimizer, ModelEma* ema, bool amp,
@@ -159,6 +163,33 @@ StepLoss CudaTraining::forward_backward_recipes(const std::vector<data::TrainRec
   }
   const unsigned char* pixels = assembler_->assemble(recipes);
   return forward_backward_u8(pixels, shape, targets);
+}
+
+std::vector<std::vector<kernels::Detection>> CudaTraining::detections(kernels::Shape4 shape,
+                                                                      const kernels::NmsConfig& config) {
+  ShapeState& state = state_for(shape);
+  model::CudaGraph& graph = *state.graph;
+  const int nc = model_.nc();
+  std::size_t anchors = 0;
+  for (int l = 0; l < graph.num_outputs(); ++l) anchors += graph.output_shape(l).plane();
+  state.decoded.resize(static_cast<std::size_t>(shape.n) * anchors * static_cast<std::size_t>(4 + nc));
+  auto decode = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<kernels::HeadLevel<T>> levels;
+    for (int l = 0; l < graph.num_outputs(); ++l) {
+      const kernels::Shape4 s = graph.output_shape(l);
+      levels.push_back({static_cast<const T*>(graph.output(l)), s.h, s.w, graph.strides()[static_cast<std::size_t>(l)]});
+    }
+    kernels::detect_decode_cuda<T>(state.decoded.data(), std::span<const kernels::HeadLevel<T>>(levels), shape.n, nc,
+                                   model::kRegMax, context_->stream());
+  };
+  if (dtype_ == DType::kBF16) {
+    decode(bf16{});
+  } else {
+    decode(float{});
+  }
+  return kernels::non_max_suppression_cuda(state.decoded.data(), shape.n, static_cast<int>(anchors), nc, config,
+                                           context_->stream());
 }
 
 std::vector<std::vector<float>> CudaTraining::head_maps(kernels::Shape4 shape) {

@@ -65,6 +65,8 @@ class CudaTraining : public DeviceTraining {
                                model::Mode mode = model::Mode::kTrain) override;
   StepLoss forward_backward_recipes(const std::vector<data::TrainRecipe>& recipes, kernels::Shape4 shape,
                                     std::span<const float> targets) override;
+  std::vector<std::vector<kernels::Detection>> detections(kernels::Shape4 shape,
+                                                          const kernels::NmsConfig& config) override;
   std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) override;
 
   // All-reduce (with peers), clip to max_norm, the optimizer step with the host

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/nms.h"
 #include "pipeline/data/augment.h"
 #include "pipeline/dist/communicator.h"
 #include "pipeline/model/model.h"
@@ -41,6 +42,10 @@ class DeviceTraining {
   // mosaic, warp, HSV, flips and letterbox run on the GPU (the GPU data path).
   virtual StepLoss forward_backward_recipes(const std::vector<data::TrainRecipe>& recipes, kernels::Shape4 shape,
                                             std::span<const float> targets) = 0;
+  // Validation after an eval forward pass at `shape`: the Detect decode and NMS on the
+  // device (kernels/detect_decode_cuda.h, nms_cuda.h); per image, boxes in input pixels.
+  virtual std::vector<std::vector<kernels::Detection>> detections(kernels::Shape4 shape,
+                                                                  const kernels::NmsConfig& config) = 0;
   // Host fp32 copies of the head maps of the last forward pass at `shape` (debug step).
   virtual std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) = 0;
   virtual double optimizer_step(double max_norm = 10.0) = 0;

@@ -6,7 +6,6 @@
 
 #include "kernels/detect_decode.h"
 #include "kernels/nms.h"
-#include "pipeline/core/error.h"
 #include "pipeline/model/modules.h"
 #include "pipeline/train/detect_step.h"
 #include "pipeline/train/validation_gather.h"
@@ -40,50 +39,40 @@ BatchStatistics validate_batch(model::Model& model, const data::ValLoader& loade
                                const ValidationSettings& settings, std::vector<float>& decoded) {
   BatchStatistics stats{b, DetectionMetrics(model.nc())};
   data::ValBatch batch = loader.load(b);
-  std::vector<kernels::HeadLevel<float>> levels;
-  std::vector<std::vector<float>> device_heads;
-  if (settings.device != nullptr) {  // the forward pass (and loss) on the GPU, head maps back to the host
+  kernels::NmsConfig nms;
+  nms.conf_thres = settings.conf;
+  nms.iou_thres = settings.iou;
+  nms.max_det = settings.max_det;
+  std::vector<std::vector<kernels::Detection>> detections;
+  if (settings.device != nullptr) {  // forward, loss, decode and NMS on the GPU; boxes come back
     StepLoss loss = settings.device->forward_backward(batch.images.data(), batch.shape, batch.targets, false,
                                                       model::Mode::kEval);
     stats.losses[0] = loss.box;
     stats.losses[1] = loss.cls;
     stats.losses[2] = loss.dfl;
-    device_heads = settings.device->head_maps(batch.shape);
-    for (std::size_t l = 0; l < device_heads.size(); ++l) {
-      const std::size_t cells = device_heads[l].size() / static_cast<std::size_t>(batch.shape.n) /
-                                static_cast<std::size_t>(4 * model::kRegMax + model.nc());
-      const int stride = model.strides()[l];
-      const int h = batch.shape.h / stride, w = batch.shape.w / stride;
-      if (cells != static_cast<std::size_t>(h) * static_cast<std::size_t>(w)) {
-        fail_internal("device head map {} has {} cells, expected {}x{}", l, cells, h, w);
-      }
-      levels.push_back({device_heads[l].data(), h, w, stride});
-    }
+    detections = settings.device->detections(batch.shape, nms);
   } else {
     model::Graph& graph = model.graph(batch.shape);
     if (settings.compute_loss) {  // runs the forward pass too
-    StepLoss loss = detect_forward_backward(model, batch.images.data(), batch.shape, batch.targets, false,
-                                            model::Mode::kEval);
-    stats.losses[0] = loss.box;
-    stats.losses[1] = loss.cls;
-    stats.losses[2] = loss.dfl;
+      StepLoss loss = detect_forward_backward(model, batch.images.data(), batch.shape, batch.targets, false,
+                                              model::Mode::kEval);
+      stats.losses[0] = loss.box;
+      stats.losses[1] = loss.cls;
+      stats.losses[2] = loss.dfl;
     } else {
       graph.forward(batch.images.data(), model::Mode::kEval);
     }
+    std::vector<kernels::HeadLevel<float>> levels;
     for (std::size_t l = 0; l < graph.outputs().size(); ++l) {
       const kernels::Shape4 s = graph.shape(graph.outputs()[l]);
       levels.push_back({graph.value(graph.outputs()[l]), s.h, s.w, model.strides()[l]});
     }
+    const std::size_t anchors = kernels::detect_anchor_count<float>(levels);
+    decoded.resize(static_cast<std::size_t>(batch.shape.n) * anchors * (4 + model.nc()));
+    kernels::detect_decode_cpu<float>(levels, batch.shape.n, model.nc(), model::kRegMax, decoded.data());
+    detections = kernels::non_max_suppression_cpu(decoded.data(), batch.shape.n, static_cast<int>(anchors),
+                                                  model.nc(), nms);
   }
-  const std::size_t anchors = kernels::detect_anchor_count<float>(levels);
-  decoded.resize(static_cast<std::size_t>(batch.shape.n) * anchors * (4 + model.nc()));
-  kernels::detect_decode_cpu<float>(levels, batch.shape.n, model.nc(), model::kRegMax, decoded.data());
-  kernels::NmsConfig nms;
-  nms.conf_thres = settings.conf;
-  nms.iou_thres = settings.iou;
-  nms.max_det = settings.max_det;
-  auto detections = kernels::non_max_suppression_cpu(decoded.data(), batch.shape.n, static_cast<int>(anchors),
-                                                     model.nc(), nms);
   std::vector<LetterboxMapping> maps;
   for (const auto& info : batch.images_info) maps.push_back(mapping_of(info));
   auto labels = labels_of(batch, maps);

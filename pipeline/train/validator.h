@@ -30,8 +30,8 @@ struct ValidationSettings {
   double iou = 0.7;
   int max_det = 300;
   bool compute_loss = true;
-  // GPU validation: the eval forward pass (and the loss) on this device copy of the
-  // model being validated; decode, NMS and metrics stay on the host. Null: CPU graph.
+  // GPU validation: the eval forward pass, the loss, the decode and NMS on this device
+  // copy of the model being validated; the metrics on the host. Null: the CPU graph.
   DeviceTraining* device = nullptr;
 };
 

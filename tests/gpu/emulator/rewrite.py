@@ -3,7 +3,8 @@
 
 - kernel<<<grid, block[, shared[, stream]]>>>(args) becomes emu::launch(...). A kernel runs
   its threads as fibers when its body, or a __device__ function of the same file it
-  calls (transitively), uses __syncthreads or a warp intrinsic.
+  calls (transitively), uses __syncthreads or a warp intrinsic. The launch's arguments
+  are evaluated once per emulated thread, so they must have no side effects.
 - `__shared__ T a[N], b[M];` becomes static arrays filled with 0xff at each block's start;
   `extern __shared__ T name[];` points at the launch's dynamic shared memory.
 - EMU_ULP_NOISE=1: exp/log/pow/atan (std:: or the f forms) get deterministic errors of
