@@ -53,6 +53,11 @@ class Communicator {
   // needs a long one; the steps a short one).
   virtual void set_timeout(double seconds) = 0;
   virtual double timeout() const = 0;
+  // Device communicators (NCCL): the CUDA stream (a cudaStream_t) whose queued work
+  // writes the buffers; every collective then starts after the work queued on it so far,
+  // so a gradient bucket can be reduced while later backward kernels still run. Host
+  // communicators ignore it.
+  virtual void set_producer_stream(void* /*stream*/) {}
 
   void all_reduce(std::span<float> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat32, op); }
   void all_reduce(std::span<double> data, ReduceOp op) { all_reduce(data.data(), data.size(), DataType::kFloat64, op); }

@@ -86,6 +86,7 @@ class NcclCommunicator : public Communicator {
 
   ~NcclCommunicator() override {
     if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (produced_ != nullptr) cudaEventDestroy(produced_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
@@ -93,8 +94,23 @@ class NcclCommunicator : public Communicator {
   int world() const override { return context_.world(); }
   int local_world() const override { return context_.local_world(); }
 
+  void set_producer_stream(void* stream) override {
+    producer_ = static_cast<cudaStream_t>(stream);
+    if (producer_ != nullptr && produced_ == nullptr) {
+      CUDA_CHECK(cudaEventCreateWithFlags(&produced_, cudaEventDisableTiming));
+    }
+  }
+
+  // The communicator's stream waits for everything queued on the producer stream so far.
+  void after_producer() {
+    if (producer_ == nullptr) return;
+    CUDA_CHECK(cudaEventRecord(produced_, producer_));
+    CUDA_CHECK(cudaStreamWaitEvent(stream_, produced_, 0));
+  }
+
   void all_reduce(void* data, std::size_t count, DataType type, ReduceOp op) override {
     if (count == 0) return;
+    after_producer();
     NCCL_CHECK(ncclAllReduce(data, data, count, nccl_type(type), nccl_op(op), comm_, stream_));
     wait_for_stream(fmt::format("NCCL all-reduce of {} elements", count));
   }
@@ -102,6 +118,7 @@ class NcclCommunicator : public Communicator {
   std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, std::size_t count) override {
     cudaEvent_t done;
     CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    after_producer();
     if (count > 0) NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_));
     CUDA_CHECK(cudaEventRecord(done, stream_));
     return std::make_unique<NcclPending>(*this, done, count);
@@ -110,6 +127,7 @@ class NcclCommunicator : public Communicator {
   // Device bytes from `root` to every rank.
   void broadcast(void* data, std::size_t bytes, int root) override {
     if (bytes == 0) return;
+    after_producer();
     NCCL_CHECK(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_));
     wait_for_stream(fmt::format("NCCL broadcast of {} bytes from rank {}", bytes, root));
   }
@@ -172,6 +190,8 @@ class NcclCommunicator : public Communicator {
   int device_;
   double timeout_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t producer_ = nullptr;  // set_producer_stream: the compute stream
+  cudaEvent_t produced_ = nullptr;
   ncclComm_t comm_ = nullptr;
 };
 

@@ -71,6 +71,7 @@ void CudaTraining::set_communicators(dist::Communicator* device_comm, dist::Comm
                                      int global_batch, bool sync_bn) {
   device_comm_ = device_comm;
   host_comm_ = host_comm;
+  if (device_comm_ != nullptr) device_comm_->set_producer_stream(context_->stream());
   global_batch_ = global_batch;
   sync_bn_ = sync_bn;
   shapes_.clear();  // losses are built with the scale of the new setting
@@ -88,6 +89,7 @@ CudaTraining::ShapeState& CudaTraining::state_for(kernels::Shape4 shape) {
     state->shape = shape;
     state->graph = std::make_unique<model::CudaGraph>(*context_, model_.spec(), *params_, shape, dtype_,
                                                       /*trainable=*/gradients_);
+    if (grad_ready_) state->graph->set_grad_ready_listener(grad_ready_);
     if (distributed() && sync_bn_) {
       state->graph->set_bn_sums_reducer(
           [this](double* sums, std::size_t count) {
@@ -266,11 +268,16 @@ StepLoss CudaTraining::run_step_unchecked(ShapeState& state, std::span<const flo
   return {sums[0], sums[1], sums[2], sums[3]};
 }
 
-double CudaTraining::optimizer_step(double max_norm) {
+void CudaTraining::set_grad_ready_listener(std::function<void(int)> listener) {
+  grad_ready_ = std::move(listener);
+  for (auto& state : shapes_) state->graph->set_grad_ready_listener(grad_ready_);
+}
+
+double CudaTraining::optimizer_step(double max_norm, bool reduced) {
   if (optimizer_ == nullptr || ema_ == nullptr) fail_internal("optimizer_step on a forward-only CudaTraining");
   cudaStream_t stream = context_->stream();
   const std::size_t n = params_->trainable_numel();
-  if (distributed()) {
+  if (distributed() && !reduced) {
     context_->synchronize();
     device_comm_->all_reduce(params_->grads(), n, dist::DataType::kFloat32, dist::ReduceOp::kSum);
   }

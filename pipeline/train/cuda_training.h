@@ -71,7 +71,9 @@ class CudaTraining : public DeviceTraining {
 
   // All-reduce (with peers), clip to max_norm, the optimizer step with the host
   // optimizer's current hyperparameters, zero gradients, EMA. Returns the norm.
-  double optimizer_step(double max_norm = 10.0) override;
+  double optimizer_step(double max_norm = 10.0, bool reduced = false) override;
+  std::span<float> device_gradients() override { return {params_->grads(), params_->trainable_numel()}; }
+  void set_grad_ready_listener(std::function<void(int)> listener) override;
 
   void sync_to_host() override;    // parameters, EMA, optimizer state -> host objects
   void sync_from_host() override;  // host objects -> device (after loading a checkpoint)
@@ -104,6 +106,7 @@ class CudaTraining : public DeviceTraining {
   dist::Communicator* host_comm_ = nullptr;
   int global_batch_ = 0;
   bool sync_bn_ = false;
+  std::function<void(int)> grad_ready_;
 };
 
 }  // namespace shrike::train

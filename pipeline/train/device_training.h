@@ -7,6 +7,7 @@
 // without the CUDA backend (device_training_none.cpp explains the missing backend).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -48,7 +49,14 @@ class DeviceTraining {
                                                                   const kernels::NmsConfig& config) = 0;
   // Host fp32 copies of the head maps of the last forward pass at `shape` (debug step).
   virtual std::vector<std::vector<float>> head_maps(kernels::Shape4 shape) = 0;
-  virtual double optimizer_step(double max_norm = 10.0) = 0;
+  // All-reduce (unless `reduced`: the gradient buckets did it during backward), clip,
+  // update, zero the gradients, EMA. Returns the gradient norm.
+  virtual double optimizer_step(double max_norm = 10.0, bool reduced = false) = 0;
+  // Overlapped data parallelism: the device gradient buffer (trainable order) that
+  // dist::GradientBuckets reduces, and the listener told each parameter whose gradient
+  // the backward pass has queued (every graph, also later ones).
+  virtual std::span<float> device_gradients() = 0;
+  virtual void set_grad_ready_listener(std::function<void(int)> listener) = 0;
   virtual void sync_to_host() = 0;
   virtual void sync_from_host() = 0;
   virtual std::size_t peak_memory_bytes() const = 0;

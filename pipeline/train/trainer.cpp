@@ -134,22 +134,24 @@ StopReason Trainer::train_epoch(int epoch) {
 }
 
 void Trainer::optimizer_step() {
-  if (device_) {  // all-reduce (NCCL), clipping, update and EMA on the GPU
-    loop_.last_grad_norm = device_->optimizer_step(10.0);
-    return;
-  }
   // Data parallelism: the gradients (accumulated over this rank's micro-batches) are
   // summed over the ranks once per optimizer step, bucket by bucket during the last
   // micro-batch's backward pass (or in one call when bucket_mb=0); the loss scaling
   // makes the sum the single-process gradient of the global batch.
-  if (buckets_ && buckets_->armed()) {
+  const bool bucketed = buckets_ && buckets_->armed();
+  if (bucketed) {
     const dist::BucketStats stats = buckets_->finish();
     epoch_comm_.buckets += stats.buckets;
     epoch_comm_.started_during_backward += stats.started_during_backward;
     epoch_comm_.wait_seconds += stats.wait_seconds;
     epoch_comm_.reduced_bytes += stats.reduced_bytes;
     ++epoch_comm_steps_;
-  } else if (world() > 1) {
+  }
+  if (device_) {  // (the rest of the all-reduce,) clipping, update and EMA on the GPU
+    loop_.last_grad_norm = device_->optimizer_step(10.0, /*reduced=*/bucketed);
+    return;
+  }
+  if (!bucketed && world() > 1) {
     const auto start = std::chrono::steady_clock::now();
     comm_->all_reduce(params().grads(), dist::ReduceOp::kSum);
     epoch_comm_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -106,7 +106,7 @@ Trainer::Trainer(const Experiment& experiment, const fs::path& resume_from, dist
     comm_->broadcast(params().counters().data(), params().counters().size() * sizeof(std::int64_t), 0);
   }
   setup_device();
-  if (world() > 1 && !device_) setup_gradient_buckets();
+  if (world() > 1) setup_gradient_buckets();
   if (is_root()) setup_run_folder(resuming);
   if (world() > 1) share_run_folder_path();
 }
@@ -145,7 +145,7 @@ void Trainer::share_run_folder_path() {
 void Trainer::setup_gradient_buckets() {
   const double bucket_mb = experiment_.number("bucket_mb");
   if (bucket_mb <= 0) return;  // one all-reduce of the whole buffer after backward
-  if (!experiment_.is_set_by_user("bucket_mb") && comm_->local_world() == world()) {
+  if (!device_ && !experiment_.is_set_by_user("bucket_mb") && comm_->local_world() == world()) {
     // One node, CPU: the ranks share the cores, so there is no idle engine to hide the
     // all-reduce behind; overlapping measured 5-10 % slower per epoch (bench/RESULTS.md).
     console_.line(fmt::format("data parallel: {} ranks on one node; gradients all-reduced after backward "
@@ -157,9 +157,18 @@ void Trainer::setup_gradient_buckets() {
     slices.push_back(model::is_trainable(entry.role) ? dist::GradientSlice{entry.offset, entry.numel}
                                                      : dist::GradientSlice{});
   }
-  buckets_ = std::make_unique<dist::GradientBuckets>(*comm_, params().grads(), std::move(slices),
+  // On GPUs the buckets are NCCL all-reduces of the device gradient buffer, each queued
+  // behind the backward kernels that wrote it (the communicator's producer stream).
+  dist::Communicator& comm = device_ ? *nccl_ : *comm_;
+  const std::span<float> grads = device_ ? device_->device_gradients() : params().grads();
+  buckets_ = std::make_unique<dist::GradientBuckets>(comm, grads, std::move(slices),
                                                      static_cast<std::size_t>(bucket_mb * 1024 * 1024));
-  model().set_grad_ready_listener([this](int param) { buckets_->on_gradient_ready(param); });
+  auto ready = [this](int param) { buckets_->on_gradient_ready(param); };
+  if (device_) {
+    device_->set_grad_ready_listener(ready);
+  } else {
+    model().set_grad_ready_listener(ready);
+  }
   console_.line(fmt::format("data parallel: {} ranks; gradients in {} buckets of about {} MiB, all-reduced during "
                             "backward", world(), buckets_->bucket_count(), bucket_mb));
 }
