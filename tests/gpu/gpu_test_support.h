@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -169,6 +170,32 @@ class Report {
 inline void compare_scaled(Report& report, const std::string& name, const std::vector<float>& got,
                            const std::vector<float>& expected, double tol) {
   report.compare(name, got, expected, std::max(tol * max_abs(expected), 1e-30), 0.0);
+}
+
+// A non-blocking stream for the kernels under test (the executor never uses stream 0).
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~Stream() { cudaStreamDestroy(s); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+};
+
+// A test program's main: skips (77) without a device, else runs body(report, rng, stream)
+// and returns the report's verdict; an exception fails the program with its message.
+template <typename Body>
+int run_gpu_test(Body body) {
+  if (!have_device()) return 77;
+  try {
+    auto rng = seeded_rng();
+    Report report;
+    Stream stream;
+    body(report, rng, stream.s);
+    return report.finish();
+  } catch (const std::exception& e) {
+    std::printf("FAILED: %s\n", e.what());
+    return 1;
+  }
 }
 
 }  // namespace shrike::gpu_test

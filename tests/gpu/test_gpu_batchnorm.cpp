@@ -65,12 +65,6 @@ double max_abs(const std::vector<float>& v) {
   return m;
 }
 
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() { cudaStreamDestroy(s); }
-};
-
 // One layer's inputs: x with a per-channel offset and spread (as a conv output has),
 // gamma, beta, running statistics, and an output gradient.
 struct Layer {
@@ -301,16 +295,8 @@ void test_type(Report& report, std::mt19937_64& rng, cudaStream_t stream) {
 
 int main() {
   using namespace shrike::gpu_test;
-  if (!have_device()) return 77;
-  try {
-    auto rng = seeded_rng();
-    Report report;
-    Stream stream;
-    test_type<float>(report, rng, stream.s);
-    test_type<__nv_bfloat16>(report, rng, stream.s);
-    return report.finish();
-  } catch (const std::exception& e) {
-    std::printf("FAILED: %s\n", e.what());
-    return 1;
-  }
+  return run_gpu_test([](Report& report, std::mt19937_64& rng, cudaStream_t stream) {
+    test_type<float>(report, rng, stream);
+    test_type<__nv_bfloat16>(report, rng, stream);
+  });
 }

@@ -48,12 +48,6 @@ double computed_rtol(double fp32_rtol) {
   return std::is_same_v<T, bf16> ? 1e-2 : fp32_rtol;
 }
 
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() { cudaStreamDestroy(s); }
-};
-
 const std::size_t kSizes[] = {1, 3, 7, 33, 65, 1000, (1u << 20) + 3};
 const Shape4 kShapes[] = {{1, 1, 1, 1}, {2, 3, 7, 5}, {3, 17, 13, 11}, {2, 33, 65, 3}, {4, 64, 40, 40}};
 
@@ -196,21 +190,13 @@ void test_images(Report& report, std::mt19937_64& rng, cudaStream_t stream) {
 
 int main() {
   using namespace shrike::gpu_test;
-  if (!have_device()) return 77;
-  try {
-    auto rng = seeded_rng();
-    Report report;
-    Stream stream;
-    test_pointwise<float>(report, rng, stream.s);
-    test_pointwise<shrike::kernels::bf16>(report, rng, stream.s);
-    test_casts(report, rng, stream.s);
-    test_channel_ops<float>(report, rng, stream.s);
-    test_channel_ops<shrike::kernels::bf16>(report, rng, stream.s);
-    test_images<float>(report, rng, stream.s);
-    test_images<shrike::kernels::bf16>(report, rng, stream.s);
-    return report.finish();
-  } catch (const std::exception& e) {
-    std::printf("FAILED: %s\n", e.what());
-    return 1;
-  }
+  return run_gpu_test([](Report& report, std::mt19937_64& rng, cudaStream_t stream) {
+    test_pointwise<float>(report, rng, stream);
+    test_pointwise<shrike::kernels::bf16>(report, rng, stream);
+    test_casts(report, rng, stream);
+    test_channel_ops<float>(report, rng, stream);
+    test_channel_ops<shrike::kernels::bf16>(report, rng, stream);
+    test_images<float>(report, rng, stream);
+    test_images<shrike::kernels::bf16>(report, rng, stream);
+  });
 }

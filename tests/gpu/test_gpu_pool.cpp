@@ -45,12 +45,6 @@ std::string geometry_name(const PoolGeometry& g) {
          std::to_string(g.padding);
 }
 
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() { cudaStreamDestroy(s); }
-};
-
 template <typename T>
 void test_maxpool(Report& report, std::mt19937_64& rng, cudaStream_t stream, const PoolGeometry& g, bool ties) {
   const std::string tag = std::string(type_name<T>()) + (ties ? " ties " : " ") + geometry_name(g);
@@ -122,16 +116,8 @@ void test_type(Report& report, std::mt19937_64& rng, cudaStream_t stream) {
 
 int main() {
   using namespace shrike::gpu_test;
-  if (!have_device()) return 77;
-  try {
-    auto rng = seeded_rng();
-    Report report;
-    Stream stream;
-    test_type<float>(report, rng, stream.s);
-    test_type<__nv_bfloat16>(report, rng, stream.s);
-    return report.finish();
-  } catch (const std::exception& e) {
-    std::printf("FAILED: %s\n", e.what());
-    return 1;
-  }
+  return run_gpu_test([](Report& report, std::mt19937_64& rng, cudaStream_t stream) {
+    test_type<float>(report, rng, stream);
+    test_type<__nv_bfloat16>(report, rng, stream);
+  });
 }
