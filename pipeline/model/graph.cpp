@@ -18,7 +18,10 @@ Graph::Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage) : par
 int Graph::add_tensor(Shape4 shape) {
   TensorSlot slot;
   slot.shape = shape;
-  if (storage_ == GraphStorage::kHost) slot.value.assign(shape.numel(), 0.0f);
+  if (storage_ == GraphStorage::kHost) {
+    slot.owned.assign(shape.numel(), 0.0f);
+    slot.value = slot.owned.data();
+  }
   tensors_.push_back(std::move(slot));
   largest_numel_ = std::max(largest_numel_, shape.numel());
   if (storage_ == GraphStorage::kHost && shape.numel() > scratch_.size()) scratch_.resize(shape.numel());
@@ -28,13 +31,17 @@ int Graph::add_tensor(Shape4 shape) {
 void Graph::add_op(std::unique_ptr<GraphOp> op) { ops_.push_back(std::move(op)); }
 
 void Graph::forward(const float* image, Mode mode) {
-  if (storage_ != GraphStorage::kHost) fail_internal("Graph::forward on a shapes-only graph");
+  if (storage_ == GraphStorage::kShapesOnly) fail_internal("Graph::forward on a shapes-only graph");
+  if (storage_ == GraphStorage::kInference && mode != Mode::kEval) {
+    fail_internal("a training-mode forward pass on an inference graph (it keeps no activations for backward)");
+  }
   if (!params_.finalized()) fail_internal("Graph::forward before the parameters were laid out");
-  std::memcpy(tensors_[0].value.data(), image, tensors_[0].value.size() * sizeof(float));
+  std::memcpy(tensors_[0].value, image, tensors_[0].shape.numel() * sizeof(float));
   for (auto& op : ops_) op->forward(*this, mode);
 }
 
 float* Graph::output_grad(int output_index) {
+  if (storage_ != GraphStorage::kHost) fail_internal("Graph::output_grad on a graph without gradient storage");
   TensorSlot& slot = tensors_[static_cast<std::size_t>(outputs_.at(static_cast<std::size_t>(output_index)))];
   slot.grad_written = true;
   return slot.grad;
@@ -53,7 +60,60 @@ struct GradLifetime {
 
 bool overlap(const GradLifetime& a, const GradLifetime& b) { return a.first <= b.last && b.first <= a.last; }
 
+// First fit, largest first: each buffer goes at the lowest offset that collides with no
+// placed buffer alive at the same time. Fills the offsets (in elements); returns the size.
+std::size_t place_first_fit(const std::vector<GradLifetime>& lives, std::vector<std::size_t>& offsets) {
+  std::vector<std::size_t> order(lives.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lives[a].size > lives[b].size; });
+  std::vector<std::pair<std::size_t, std::size_t>> placed;  // (index into lives, offset)
+  std::size_t arena = 0;
+  offsets.assign(lives.size(), 0);
+  for (std::size_t index : order) {
+    std::vector<std::pair<std::size_t, std::size_t>> busy;  // (offset, end) of conflicting ones
+    for (auto [other, offset] : placed) {
+      if (overlap(lives[index], lives[other])) busy.emplace_back(offset, offset + lives[other].size);
+    }
+    std::sort(busy.begin(), busy.end());
+    std::size_t offset = 0;
+    for (auto [begin, end] : busy) {
+      if (offset + lives[index].size <= begin) break;
+      offset = std::max(offset, end);
+    }
+    offsets[index] = offset;
+    placed.emplace_back(index, offset);
+    arena = std::max(arena, offset + lives[index].size);
+  }
+  return arena;
+}
+
 }  // namespace
+
+void Graph::plan_inference_values() {
+  // A value lives from its producer op (the input: from before the first op) to its
+  // last consumer; graph outputs to the end. An op's inputs and outputs are alive at the
+  // same step, so no op ever writes over what it reads.
+  const int steps = static_cast<int>(ops_.size());
+  std::vector<GradLifetime> lives;
+  for (std::size_t t = 0; t < tensors_.size(); ++t) {
+    lives.push_back({static_cast<int>(t), tensors_[t].shape.numel(), t == 0 ? -1 : steps, -1});
+  }
+  for (int i = 0; i < steps; ++i) {
+    for (int out : ops_[static_cast<std::size_t>(i)]->outputs) {
+      GradLifetime& life = lives[static_cast<std::size_t>(out)];
+      life.first = std::min(life.first, i);
+      life.last = std::max(life.last, i);
+    }
+    for (int in : ops_[static_cast<std::size_t>(i)]->inputs) {
+      GradLifetime& life = lives[static_cast<std::size_t>(in)];
+      life.last = std::max(life.last, i);
+    }
+  }
+  for (int out : outputs_) lives[static_cast<std::size_t>(out)].last = steps;
+  std::vector<std::size_t> offsets;
+  value_arena_.assign(place_first_fit(lives, offsets), 0.0f);
+  for (std::size_t t = 0; t < tensors_.size(); ++t) tensors_[t].value = value_arena_.data() + offsets[t];
+}
 
 void Graph::plan_gradients() {
   const int steps = static_cast<int>(ops_.size());
@@ -73,32 +133,13 @@ void Graph::plan_gradients() {
     }
   }
   for (int out : outputs_) life(out).first = -1;
-  // First fit, largest first: each gradient goes at the lowest offset that collides
-  // with no placed gradient alive at the same time.
-  std::vector<std::size_t> order(lives.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lives[a].size > lives[b].size; });
-  std::vector<std::pair<std::size_t, std::size_t>> placed;  // (index into lives, offset)
-  std::size_t arena = 0;
-  std::vector<std::size_t> offsets(lives.size());
-  for (std::size_t index : order) {
-    std::vector<std::pair<std::size_t, std::size_t>> busy;  // (offset, end) of conflicting ones
-    for (auto [other, offset] : placed) {
-      if (overlap(lives[index], lives[other])) busy.emplace_back(offset, offset + lives[other].size);
-    }
-    std::sort(busy.begin(), busy.end());
-    std::size_t offset = 0;
-    for (auto [begin, end] : busy) {
-      if (offset + lives[index].size <= begin) break;
-      offset = std::max(offset, end);
-    }
-    offsets[index] = offset;
-    placed.emplace_back(index, offset);
-    arena = std::max(arena, offset + lives[index].size);
-  }
+  // First fit, largest first (gradients alive at the same time never share memory).
+  std::vector<std::size_t> offsets;
+  const std::size_t arena = place_first_fit(lives, offsets);
   grad_arena_numel_ = arena;
   grad_offsets_.assign(tensors_.size(), 0);
   for (std::size_t i = 0; i < lives.size(); ++i) grad_offsets_[static_cast<std::size_t>(lives[i].tensor)] = offsets[i];
+  if (storage_ == GraphStorage::kInference) plan_inference_values();
   if (storage_ != GraphStorage::kHost) return;
   grad_arena_.assign(arena, 0.0f);
   for (std::size_t i = 0; i < lives.size(); ++i) {
@@ -107,6 +148,7 @@ void Graph::plan_gradients() {
 }
 
 void Graph::backward() {
+  if (storage_ != GraphStorage::kHost) fail_internal("Graph::backward on a graph without gradient storage");
   for (std::size_t t = 0; t < tensors_.size(); ++t) {
     bool is_output = std::find(outputs_.begin(), outputs_.end(), static_cast<int>(t)) != outputs_.end();
     if (!is_output) tensors_[t].grad_written = false;
@@ -154,8 +196,8 @@ void Graph::param_grad_commit(int param, float* written) {
 
 std::size_t Graph::activation_bytes() const {
   std::size_t bytes = 0;
-  for (const auto& slot : tensors_) bytes += slot.value.size() * sizeof(float);
-  return bytes + grad_arena_.size() * sizeof(float);
+  for (const auto& slot : tensors_) bytes += slot.owned.size() * sizeof(float);
+  return bytes + (value_arena_.size() + grad_arena_.size()) * sizeof(float);
 }
 
 double Graph::macs() const {

@@ -26,9 +26,13 @@ using kernels::Shape4;
 enum class Mode { kTrain, kEval };
 
 // Where a graph keeps its activations: kHost allocates every value and the gradient
-// arena at build time (the CPU engine); kShapesOnly allocates nothing, for executors
-// that keep them elsewhere (the CUDA graph reads the ops, shapes and gradient plan).
-enum class GraphStorage { kHost, kShapesOnly };
+// arena at build time (the CPU engine, training); kInference places the values in one
+// arena by their lifetimes in the forward pass (a value lives from its producer to its
+// last consumer, so most share memory) and has no gradients: eval-mode forward passes
+// only (validation, prediction), in a fraction of the memory; kShapesOnly allocates
+// nothing, for executors that keep them elsewhere (the CUDA graph reads the ops, shapes
+// and gradient plan).
+enum class GraphStorage { kHost, kInference, kShapesOnly };
 
 class Graph;
 
@@ -50,7 +54,8 @@ class GraphOp {
 
 struct TensorSlot {
   Shape4 shape;
-  std::vector<float> value;
+  std::vector<float> owned;  // kHost: this tensor's own buffer
+  float* value = nullptr;    // owned.data(), or a place in the inference arena
   float* grad = nullptr;  // in the gradient arena (plan_gradients)
   bool grad_written = false;
   bool needs_grad = true;  // false for the input image
@@ -77,7 +82,7 @@ class Graph {
   // For ops.
   ParamStore& params() { return params_; }
   Shape4 shape(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].shape; }
-  float* value(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].value.data(); }
+  float* value(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].value; }
   const float* grad(int tensor) { return tensors_[static_cast<std::size_t>(tensor)].grad; }
   bool needs_grad(int tensor) const { return tensors_[static_cast<std::size_t>(tensor)].needs_grad; }
   // Where to write the gradient of `tensor`: its buffer if no other op has written it
@@ -119,7 +124,11 @@ class Graph {
   std::size_t largest_numel_ = 0;
   std::vector<std::unique_ptr<GraphOp>> ops_;
   std::vector<int> outputs_;
+  // kInference: places every value in value_arena_ by forward-pass lifetime.
+  void plan_inference_values();
+
   std::vector<float> grad_arena_;
+  std::vector<float> value_arena_;  // kInference
   std::vector<float> scratch_;        // one gradient in flight (largest tensor)
   std::vector<float> param_scratch_;  // one parameter gradient in flight
   const kernels::BatchStatsReducer* bn_reducer_ = nullptr;

@@ -11,7 +11,7 @@ InferenceOutput run_inference(Model& model, Shape4 shape, std::span<const float>
   if (shape.c != 3 || images.size() != shape.numel()) {
     fail_user("the input holds {} values for shape {}; expected (B, 3, H, W) float RGB", images.size(), shape.str());
   }
-  Graph& graph = model.graph(shape);
+  Graph& graph = model.graph(shape, GraphStorage::kInference);
   graph.forward(images.data(), Mode::kEval);
   std::vector<kernels::HeadLevel<float>> levels;
   for (std::size_t l = 0; l < graph.outputs().size(); ++l) {

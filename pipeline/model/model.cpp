@@ -1,6 +1,8 @@
 // pipeline/model/model.cpp: graph cache and initialisation.
 #include "pipeline/model/model.h"
 
+#include "pipeline/core/error.h"
+
 #include <cmath>
 #include <map>
 
@@ -18,20 +20,21 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
   BuiltNetwork built = build_network(spec_, params_, {1, 3, kProbeSize, kProbeSize});
   strides_ = built.strides;
   layers_ = built.layers;
-  graphs_.push_front({built.graph->input_shape(), std::move(built.graph)});
+  graphs_.push_front({built.graph->input_shape(), GraphStorage::kHost, std::move(built.graph)});
 }
 
-Graph& Model::graph(Shape4 input) {
+Graph& Model::graph(Shape4 input, GraphStorage storage) {
+  if (storage == GraphStorage::kShapesOnly) fail_internal("Model::graph: a shapes-only graph is built with build_network");
   for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
-    if (it->shape == input) {
+    if (it->shape == input && it->storage == storage) {
       graphs_.splice(graphs_.begin(), graphs_, it);
       return *graphs_.front().graph;
     }
   }
-  BuiltNetwork built = build_network(spec_, params_, input);
+  BuiltNetwork built = build_network(spec_, params_, input, storage);
   if (bn_reducer_) built.graph->set_batch_stats_reducer(&*bn_reducer_);
   built.graph->set_grad_ready_listener(&grad_ready_);
-  graphs_.push_front({input, std::move(built.graph)});
+  graphs_.push_front({input, storage, std::move(built.graph)});
   if (graphs_.size() > kCachedGraphs) graphs_.pop_back();
   return *graphs_.front().graph;
 }

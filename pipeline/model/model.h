@@ -29,8 +29,10 @@ class Model {
   const std::vector<int>& strides() const { return strides_; }
   const std::vector<LayerSummary>& layers() const { return layers_; }
 
-  // The graph for `input` (built and cached on first use).
-  Graph& graph(Shape4 input);
+  // The graph for `input` (built and cached on first use). kInference graphs (eval-mode
+  // forward passes only: validation, prediction) share activation memory by lifetime
+  // and have no gradients.
+  Graph& graph(Shape4 input, GraphStorage storage = GraphStorage::kHost);
   // Multiply-adds of one forward pass for a (1, 3, imgsz, imgsz) image.
   double macs(int imgsz);
 
@@ -49,6 +51,7 @@ class Model {
   std::vector<LayerSummary> layers_;
   struct CachedGraph {
     Shape4 shape;
+    GraphStorage storage;
     std::unique_ptr<Graph> graph;
   };
   std::list<CachedGraph> graphs_;  // most recently used first

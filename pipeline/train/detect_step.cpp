@@ -18,7 +18,10 @@ StepLoss detect_forward_backward(model::Model& model, const float* images, kerne
                                  std::span<const float> targets, bool backward, model::Mode mode,
                                  dist::Communicator* comm, int global_batch) {
   if (targets.size() % 6 != 0) fail_internal("targets must be rows of 6 values, got {} values", targets.size());
-  model::Graph& graph = model.graph(shape);
+  // A loss-only eval pass (validation) runs on an inference graph: no gradients, and
+  // activations sharing memory by lifetime.
+  const bool loss_only_eval = !backward && mode == model::Mode::kEval;
+  model::Graph& graph = model.graph(shape, loss_only_eval ? model::GraphStorage::kInference : model::GraphStorage::kHost);
   graph.forward(images, mode);
   const std::vector<int>& outputs = graph.outputs();
   std::vector<kernels::HeadLevel<float>> levels;

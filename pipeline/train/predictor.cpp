@@ -65,7 +65,7 @@ PredictionInput prepare_prediction_input(const data::RgbImage& image, const kern
 
 std::vector<kernels::Detection> detect_input(model::Model& model, const PredictionInput& input,
                                              const kernels::NmsConfig& nms) {
-  model::Graph& graph = model.graph(input.shape);
+  model::Graph& graph = model.graph(input.shape, model::GraphStorage::kInference);
   graph.forward(input.images.data(), model::Mode::kEval);
   std::vector<kernels::HeadLevel<float>> levels;
   for (std::size_t l = 0; l < graph.outputs().size(); ++l) {

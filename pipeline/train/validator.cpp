@@ -52,7 +52,7 @@ BatchStatistics validate_batch(model::Model& model, const data::ValLoader& loade
     stats.losses[2] = loss.dfl;
     detections = settings.device->detections(batch.shape, nms);
   } else {
-    model::Graph& graph = model.graph(batch.shape);
+    model::Graph& graph = model.graph(batch.shape, model::GraphStorage::kInference);
     if (settings.compute_loss) {  // runs the forward pass too
       StepLoss loss = detect_forward_backward(model, batch.images.data(), batch.shape, batch.targets, false,
                                               model::Mode::kEval);

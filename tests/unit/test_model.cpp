@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "pipeline/core/error.h"
 #include "pipeline/model/model.h"
+#include "pipeline/model/model_spec.h"
 #include "pipeline/model/model_info.h"
 #include "pipeline/model/model_loading.h"
 #include "pipeline/model/weights_file.h"
@@ -39,6 +42,35 @@ INSTANTIATE_TEST_SUITE_P(TenModels, ParameterCounts,
                                            Expected{"yolo11s", 9458752, 21.5}, Expected{"yolo11m", 20114688, 0},
                                            Expected{"yolo11l", 25372160, 0}, Expected{"yolo11x", 56966176, 0}),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Inference graphs (validation, prediction) place activations by lifetime and have no
+// gradients: the same eval outputs bit for bit in a fraction of the memory, and a
+// training pass or backward on them is refused.
+TEST(InferenceGraph, SameOutputsInLessMemory) {
+  for (const char* yaml : {"yolov8n.yaml", "yolo11n.yaml"}) {
+    Model model(load_model_spec(yaml, 3));
+    model.initialize(7);
+    const Shape4 shape{2, 3, 96, 128};
+    std::vector<float> image(shape.numel());
+    for (std::size_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
+    Graph& host = model.graph(shape);
+    host.forward(image.data(), Mode::kEval);
+    std::vector<std::vector<float>> expected;
+    for (int out : host.outputs()) expected.emplace_back(host.value(out), host.value(out) + host.shape(out).numel());
+    const std::size_t host_bytes = host.activation_bytes();
+    Graph& inference = model.graph(shape, GraphStorage::kInference);
+    ASSERT_NE(&inference, &host);
+    inference.forward(image.data(), Mode::kEval);
+    for (std::size_t l = 0; l < expected.size(); ++l) {
+      const int out = inference.outputs()[l];
+      EXPECT_EQ(0, std::memcmp(inference.value(out), expected[l].data(), expected[l].size() * sizeof(float)))
+          << yaml << " output " << l;
+    }
+    EXPECT_LT(inference.activation_bytes() * 4, host_bytes) << yaml;
+    EXPECT_THROW(inference.forward(image.data(), Mode::kTrain), std::exception);
+    EXPECT_THROW(inference.backward(), std::exception);
+  }
+}
 
 TEST(ModelNames, FollowTheUltralyticsStateDict) {
   Model v8(load_model_spec("yolov8n.yaml", 4));

@@ -124,7 +124,7 @@ TEST(PredictLetterbox, DrawnBoxInResizedImageMapsBackWithinAPixel) {
 // returns metrics.
 std::vector<kernels::Detection> validator_detections(model::Model& model, const data::ValBatch& batch,
                                                      const kernels::NmsConfig& nms) {
-  model::Graph& graph = model.graph(batch.shape);
+  model::Graph& graph = model.graph(batch.shape, model::GraphStorage::kInference);
   graph.forward(batch.images.data(), model::Mode::kEval);
   std::vector<kernels::HeadLevel<float>> levels;
   for (std::size_t l = 0; l < graph.outputs().size(); ++l) {
