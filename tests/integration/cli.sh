@@ -3,19 +3,10 @@
 # codes (0 ok, 1 user error with a message, 130 interrupted), and that an interrupted
 # shard leaves nothing half-written.
 set -uo pipefail
-shrike=$1
+shrike=$(realpath "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-expect() {  # expect CODE PATTERN -- ARGS...
-  local code=$1 pattern=$2; shift 3
-  local output status
-  output=$("$shrike" "$@" 2>&1); status=$?
-  [ "$status" -eq "$code" ] || fail "shrike $* exited $status, expected $code: $output"
-  grep -qE -- "$pattern" <<<"$output" || fail "shrike $*: output lacks /$pattern/: $output"
-}
+source "$(dirname "$0")/expect.sh"  # fail, expect
 
 expect 0 "usage: shrike <command>" -- --help
 expect 1 "usage: shrike <command>" --

@@ -9,15 +9,7 @@ set -uo pipefail
 shrike=$(realpath "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {  # expect CODE PATTERN -- ARGS...
-  local code=$1 pattern=$2; shift 3
-  local output status
-  output=$(cd "$work" && "$shrike" "$@" 2>&1); status=$?
-  [ "$status" -eq "$code" ] || fail "shrike $* exited $status, expected $code: $output"
-  grep -qE -- "$pattern" <<<"$output" || fail "shrike $*: output lacks /$pattern/: $output"
-}
+source "$(dirname "$0")/expect.sh"  # fail, expect
 
 if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
   echo "SKIPPED: a GPU is present; device errors are checked where there is none"
