@@ -73,7 +73,7 @@ inline void sample_bilinear(std::uint8_t* out, const std::uint8_t* src, ImageSha
       tl = tap(src, shape, x0, y0, c, border), tr = tap(src, shape, x0 + 1, y0, c, border);
       bl = tap(src, shape, x0, y0 + 1, c, border), br = tap(src, shape, x0 + 1, y0 + 1, c, border);
     }
-    out[c] = pixel::blend_u8_exact(tl, tr, bl, br, t.wx, t.wy);
+    out[c] = blend_u8(tl, tr, bl, br, t.wx, t.wy);
   }
 }
 

@@ -3,10 +3,9 @@
 // The per-pixel arithmetic of the augmentation ops (kernels/augment.h), shared by the
 // CPU references (augment_cpu.cpp) and the CUDA kernels (augment.cu) so both give the
 // same bytes. Every float expression that a compiler could contract into a fused
-// multiply-add is written with explicit round-to-nearest operations (mul_rn, add_rn,
-// sub_rn, div_rn): on the host these are the plain operators (the CPU build is
-// -std=c++20, which keeps contraction off), on the device __fmul_rn & co, which nvcc
-// never fuses. The CPU bytes are those of the code before this header existed.
+// multiply-add is written with the round-to-nearest operations of exact_float.h; bilinear
+// taps and blends are resize_sampling.h's. The CPU bytes are those of the code before
+// this header existed.
 // Also here: the parameters of one training image for the fused batch kernel
 // (AugmentSample, filled by pipeline/data from a TrainRecipe) and the per-pixel path
 // through them (sample_pixel), so the fused kernel's logic also runs, and is tested, on
@@ -19,7 +18,8 @@
 #include <cstdint>
 
 #include "kernels/augment.h"          // MosaicTile, kPadValue
-#include "kernels/resize_sampling.h"  // SHRIKE_HOST_DEVICE, LinearTap
+#include "kernels/exact_float.h"      // mul_rn, add_rn, ...
+#include "kernels/resize_sampling.h"  // LinearTap, linear_tap, blend_u8
 
 namespace shrike::kernels {
 
@@ -61,82 +61,6 @@ struct AugmentSample {
 }  // namespace shrike::kernels
 
 namespace shrike::kernels::pixel {
-
-// ---- rounding-exact float and double operations -------------------------------------------
-
-SHRIKE_HOST_DEVICE inline float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-SHRIKE_HOST_DEVICE inline float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-SHRIKE_HOST_DEVICE inline float sub_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-SHRIKE_HOST_DEVICE inline float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-SHRIKE_HOST_DEVICE inline double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-SHRIKE_HOST_DEVICE inline double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-// ---- bilinear sampling ----------------------------------------------------------------------
-
-// resize_sampling.h's linear_tap with every operation rounded on its own (the CPU value).
-SHRIKE_HOST_DEVICE inline LinearTap linear_tap_exact(int dst_index, int src_size, int dst_size) {
-  const float scale = div_rn(static_cast<float>(src_size), static_cast<float>(dst_size));
-  const float position = sub_rn(mul_rn(add_rn(static_cast<float>(dst_index), 0.5f), scale), 0.5f);
-  int index = static_cast<int>(floorf(position));
-  float weight = sub_rn(position, static_cast<float>(index));
-  if (index < 0) {
-    index = 0;
-    weight = 0.0f;
-  }
-  if (index >= src_size - 1) {
-    index = src_size - 1;
-    weight = 0.0f;
-  }
-  const int next = index + 1 < src_size ? index + 1 : index;
-  return {index, next, weight};
-}
-
-// resize_sampling.h's blend_u8 with every operation rounded on its own (the CPU value).
-SHRIKE_HOST_DEVICE inline std::uint8_t blend_u8_exact(float top_left, float top_right, float bottom_left,
-                                                      float bottom_right, float wx, float wy) {
-  const float top = add_rn(top_left, mul_rn(sub_rn(top_right, top_left), wx));
-  const float bottom = add_rn(bottom_left, mul_rn(sub_rn(bottom_right, bottom_left), wx));
-  float value = add_rn(add_rn(top, mul_rn(sub_rn(bottom, top), wy)), 0.5f);
-  if (value < 0.0f) value = 0.0f;
-  if (value > 255.0f) value = 255.0f;
-  return static_cast<std::uint8_t>(value);
-}
 
 // ---- warp -------------------------------------------------------------------------------------
 
@@ -288,7 +212,7 @@ SHRIKE_HOST_DEVICE inline void image_tap(std::uint8_t* out, const std::uint8_t* 
 // The bilinear blend of four taps, per channel.
 SHRIKE_HOST_DEVICE inline void blend3(std::uint8_t* out, const std::uint8_t* tl, const std::uint8_t* tr,
                                       const std::uint8_t* bl, const std::uint8_t* br, float wx, float wy) {
-  for (int c = 0; c < 3; ++c) out[c] = blend_u8_exact(tl[c], tr[c], bl[c], br[c], wx, wy);
+  for (int c = 0; c < 3; ++c) out[c] = blend_u8(tl[c], tr[c], bl[c], br[c], wx, wy);
 }
 
 // Pixel (x, y) of src (src_h, src_w) resized bilinearly to (dst_h, dst_w): the value
@@ -299,8 +223,8 @@ SHRIKE_HOST_DEVICE inline void resized_pixel(std::uint8_t* out, const std::uint8
     copy3(out, src + (static_cast<std::size_t>(y) * src_w + x) * 3);
     return;
   }
-  const LinearTap column = linear_tap_exact(x, src_w, dst_w);
-  const LinearTap row = linear_tap_exact(y, src_h, dst_h);
+  const LinearTap column = linear_tap(x, src_w, dst_w);
+  const LinearTap row = linear_tap(y, src_h, dst_h);
   const std::size_t src_row = static_cast<std::size_t>(src_w) * 3;
   const std::uint8_t* top = src + static_cast<std::size_t>(row.index0) * src_row;
   const std::uint8_t* bottom = src + static_cast<std::size_t>(row.index1) * src_row;
