@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "accounting/config_number.h"
 #include "pipeline/core/config_dir.h"
 #include "pipeline/core/error.h"
 
@@ -35,16 +36,7 @@ std::string at(const fs::path& file, const YAML::Node& node, std::string_view ke
 double number(const YAML::Node& root, const char* key, const fs::path& file, double fallback, double lo, double hi) {
   const YAML::Node node = root[key];
   if (!node || node.IsNull()) return fallback;
-  double value = 0;
-  try {
-    value = node.as<double>();
-  } catch (const YAML::Exception&) {
-    fail_user("{} must be a number.", at(file, node, key));
-  }
-  if (!std::isfinite(value) || value < lo || value > hi) {
-    fail_user("{} is {}; it must be between {} and {}.", at(file, node, key), value, lo, hi);
-  }
-  return value;
+  return config_number(node, at(file, node, key), lo, hi);
 }
 
 std::string text(const YAML::Node& root, const char* key, const fs::path& file, std::string fallback) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "accounting/config_number.h"
 #include "pipeline/core/config_dir.h"
 #include "pipeline/core/error.h"
 
@@ -55,17 +56,7 @@ double read_number(const YAML::Node& parent, const char* key, const Where& where
                    double minimum, double maximum) {
   const YAML::Node node = parent[key];
   if (!node || node.IsNull()) return fallback;
-  double value = 0;
-  try {
-    value = node.as<double>();
-  } catch (const YAML::Exception&) {
-    fail_user("{}: '{}' must be a number, found '{}'.", where.at(node, key), key,
-              node.IsScalar() ? node.Scalar() : std::string("a list or mapping"));
-  }
-  if (!std::isfinite(value) || value < minimum || value > maximum) {
-    fail_user("{}: '{}' is {}; it must be between {} and {}.", where.at(node, key), key, value, minimum, maximum);
-  }
-  return value;
+  return config_number(node, fmt::format("{}: '{}'", where.at(node, key), key), minimum, maximum);
 }
 
 std::vector<InstancePrice> read_prices(const YAML::Node& entry, const Where& where) {

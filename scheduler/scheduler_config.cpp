@@ -8,6 +8,7 @@
 #include <string>
 
 #include "accounting/accounting_config.h"
+#include "accounting/config_number.h"
 #include "pipeline/core/config_dir.h"
 #include "pipeline/core/error.h"
 
@@ -24,18 +25,8 @@ double read_number(const YAML::Node& section, const std::string& key, const fs::
                    double lo, double hi, bool integer) {
   const YAML::Node node = section[key];
   if (!node || node.IsNull()) return fallback;
-  double value = 0;
-  try {
-    value = node.as<double>();
-  } catch (const YAML::Exception&) {
-    fail_user("{} line {}: scheduler.{} must be a number, found '{}'.", file.string(), node.Mark().line + 1, key,
-              node.IsScalar() ? node.Scalar() : std::string("a list or mapping"));
-  }
-  if (!std::isfinite(value) || value < lo || value > hi || (integer && value != std::floor(value))) {
-    fail_user("{} line {}: scheduler.{} is {}; it must be {} between {} and {}.", file.string(), node.Mark().line + 1,
-              key, node.Scalar(), integer ? "a whole number" : "a number", lo, hi);
-  }
-  return value;
+  return accounting::config_number(node, fmt::format("{} line {}: scheduler.{}", file.string(), node.Mark().line + 1, key),
+                                   lo, hi, integer);
 }
 
 }  // namespace
