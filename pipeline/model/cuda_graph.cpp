@@ -117,7 +117,6 @@ CudaGraph::CudaGraph(kernels::CudaContext& context, const ModelSpec& spec, CudaP
           state->fused_silu = true;
           state->outputs = ops[users[0]]->outputs;
           skipped[users[0]] = true;
-          ++fused_;
         }
         break;
       }
@@ -162,12 +161,6 @@ CudaGraph::~CudaGraph() = default;
 void CudaGraph::set_bn_sums_reducer(std::function<void(double*, std::size_t)> reducer, int world) {
   bn_reducer_ = std::move(reducer);
   bn_world_ = bn_reducer_ ? world : 1;
-}
-
-std::size_t CudaGraph::device_bytes() const {
-  std::size_t bytes = values_.bytes() + grads_.bytes() + scratch_.bytes() + param_scratch_.bytes();
-  for (const auto& op : ops_) bytes += op->probs.bytes() + op->argmax.bytes();
-  return bytes;
 }
 
 void* CudaGraph::output_grad(int i) {
@@ -268,11 +261,7 @@ void CudaGraph::forward_op(OpState& op, Mode mode) {
       const float* beta = params_.value(op.bias);
       if (mode == Mode::kTrain) {
         kernels::batchnorm_forward_sums_cuda<T>(op.sums.data(), in(0), op.shape, stream);
-        if (bn_reducer_) {
-          CUDA_CHECK(cudaMemcpyAsync(op.local_sums.data(), op.sums.data(), op.sums.bytes(), cudaMemcpyDeviceToDevice,
-                                     stream));
-          bn_reducer_(op.sums.data(), op.sums.size());
-        }
+        if (bn_reducer_) bn_reducer_(op.sums.data(), op.sums.size());  // the global batch's statistics
         const double count = static_cast<double>(op.shape.n) * op.shape.plane() * bn_world_;
         kernels::batchnorm_finish_stats_cuda(op.mean.data(), op.var.data(), op.invstd.data(),
                                              params_.value(op.running_mean), params_.value(op.running_var),

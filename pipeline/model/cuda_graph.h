@@ -66,8 +66,6 @@ class CudaGraph {
   // gradient all-reduce overlapping the backward pass).
   void set_grad_ready_listener(std::function<void(int)> listener) { grad_ready_ = std::move(listener); }
 
-  std::size_t device_bytes() const;  // activations, gradients and op state
-  int fused_batchnorms() const { return fused_; }
 
  private:
   struct OpState;
@@ -110,7 +108,6 @@ class CudaGraph {
   std::function<void(double*, std::size_t)> bn_reducer_;
   int bn_world_ = 1;
   std::function<void(int)> grad_ready_;
-  int fused_ = 0;
   bool trainable_ = true;
 };
 

@@ -48,7 +48,6 @@ class CudaParams {
   void zero_grads();
   bool grad_fresh(int index) const { return fresh_[static_cast<std::size_t>(index)]; }
   void mark_grad_written(int index) { fresh_[static_cast<std::size_t>(index)] = false; }
-  void mark_all_grads_written() { std::fill(fresh_.begin(), fresh_.end(), false); }
   // The gradient buffer (and, uploading, each gradient's freshness) from / to the host
   // (checkpoints of an accumulation in progress).
   void upload_grads();

@@ -25,7 +25,6 @@ using kernels::DType;
 namespace {
 constexpr std::size_t kCachedShapes = 3;  // the full batch, the last partial one, spare
 
-bool same(kernels::Shape4 a, kernels::Shape4 b) { return a == b; }
 }  // namespace
 
 // What one batch shape needs: its graph, its loss, fp32 head maps and their gradients.
@@ -79,7 +78,7 @@ void CudaTraining::set_communicators(dist::Communicator* device_comm, dist::Comm
 
 CudaTraining::ShapeState& CudaTraining::state_for(kernels::Shape4 shape) {
   for (auto it = shapes_.begin(); it != shapes_.end(); ++it) {
-    if (same((*it)->shape, shape)) {
+    if ((*it)->shape == shape) {
       shapes_.splice(shapes_.begin(), shapes_, it);
       return *shapes_.front();
     }
@@ -333,6 +332,12 @@ void CudaTraining::sync_to_host() {
   context_->synchronize();
 }
 
+void CudaTraining::sync_ema_to_host() {
+  if (ema_ == nullptr) return;
+  ema_values_.download(ema_->float_state().data(), ema_values_.size(), context_->stream());
+  context_->synchronize();
+}
+
 void CudaTraining::sync_from_host() {
   cudaStream_t stream = context_->stream();
   params_->upload();
@@ -342,7 +347,7 @@ void CudaTraining::sync_from_host() {
     if (!names.empty()) state_a_.upload(optimizer_->state(names[0]).data(), state_a_.size(), stream);
     if (names.size() > 1) state_b_.upload(optimizer_->state(names[1]).data(), state_b_.size(), stream);
   }
-  params_->upload_grads();  // a restored accumulation in progress, with its freshness
+  if (gradients_) params_->upload_grads();  // a restored accumulation in progress, with its freshness
   context_->synchronize();
 }
 

@@ -76,6 +76,7 @@ class CudaTraining : public DeviceTraining {
   void set_grad_ready_listener(std::function<void(int)> listener) override;
 
   void sync_to_host() override;    // parameters, EMA, optimizer state -> host objects
+  void sync_ema_to_host() override;
   void sync_from_host() override;  // host objects -> device (after loading a checkpoint)
   std::size_t peak_memory_bytes() const override;
   std::string device_uuid() const override;

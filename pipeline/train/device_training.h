@@ -58,6 +58,7 @@ class DeviceTraining {
   virtual std::span<float> device_gradients() = 0;
   virtual void set_grad_ready_listener(std::function<void(int)> listener) = 0;
   virtual void sync_to_host() = 0;
+  virtual void sync_ema_to_host() = 0;  // the EMA alone (what validation reads)
   virtual void sync_from_host() = 0;
   virtual std::size_t peak_memory_bytes() const = 0;
   virtual std::string device_uuid() const = 0;  // "GPU-xxxxxxxx-...", for NVML

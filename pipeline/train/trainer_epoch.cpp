@@ -37,7 +37,7 @@ model::WeightsInfo Trainer::weights_info() const {
 
 std::optional<ValidationResult> Trainer::validate_ema() {
   if (!val_loader_) return std::nullopt;
-  if (device_) device_->sync_to_host();  // the EMA the validator reads
+  if (device_) device_->sync_ema_to_host();  // the EMA the validator reads
   model::ParamStore& target = eval_model_->params();
   std::copy(ema_->float_state().begin(), ema_->float_state().end(), target.float_state().begin());
   std::copy(ema_->counters().begin(), ema_->counters().end(), target.counters().begin());
