@@ -19,15 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::H5Handle;
-
-double rel_l2(const float* a, const std::vector<double>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
+using test::rel_l2;
 
 double norm(const float* a, std::size_t n) {
   double s = 0;

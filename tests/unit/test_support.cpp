@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -142,6 +143,15 @@ std::vector<double> read_hdf5_doubles(std::int64_t file, const std::string& data
   std::vector<double> out(n);
   data::read_dataset(file, dataset.c_str(), H5T_NATIVE_DOUBLE, out.data(), "fixture");
   return out;
+}
+
+double rel_l2(const float* a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
 }
 
 }  // namespace shrike::test

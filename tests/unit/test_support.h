@@ -51,6 +51,9 @@ std::filesystem::path fixture_path(const std::string& name);
 // A float dataset of an open HDF5 file (a fixture), flattened, as doubles.
 std::vector<double> read_hdf5_doubles(std::int64_t file, const std::string& dataset);
 
+// |a - b| / |b| in the L2 norm, over b.size() elements (b is the reference).
+double rel_l2(const float* a, const std::vector<double>& b);
+
 // Runs the built `shrike` with `args` (each shell-quoted) and captures its output.
 CommandResult run_shrike(const std::vector<std::string>& args);
 
