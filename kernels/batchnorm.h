@@ -7,7 +7,9 @@
 //  - eval: normalise with the running statistics.
 // Statistics are accumulated in double so that float results track a float64
 // reference closely. T is float (training) or double (finite-difference tests). Backward writes dx (not accumulated) and dgamma, dbeta
-// (written). x, y, dy, dx: (N, C, H, W); per-channel vectors: (C).
+// (written). x, y, dy, dx: (N, C, H, W); per-channel vectors: (C). The _nhwc_ forms
+// take x, y, dy, dx in NHWC order (kernels/layout.h), the CPU engine's layout; the
+// running-statistics update is the same for both.
 #pragma once
 
 #include <cstddef>
@@ -43,5 +45,17 @@ template <typename T>
 void batchnorm_train_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
                                   const T* mean, const T* invstd, const T* gamma, Shape4 shape,
                                   const BatchStatsReducer* reducer = nullptr);
+
+// The same three passes on NHWC tensors.
+template <typename T>
+void batchnorm_train_forward_nhwc_cpu(T* y, T* mean, T* var, T* invstd, const T* x, const T* gamma, const T* beta,
+                                      Shape4 shape, float eps, const BatchStatsReducer* reducer = nullptr);
+template <typename T>
+void batchnorm_eval_forward_nhwc_cpu(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                     const T* running_var, Shape4 shape, float eps);
+template <typename T>
+void batchnorm_train_backward_nhwc_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,
+                                       const T* invstd, const T* gamma, Shape4 shape,
+                                       const BatchStatsReducer* reducer = nullptr);
 
 }  // namespace shrike::kernels

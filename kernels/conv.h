@@ -3,7 +3,9 @@
 // 2-D convolution (groups, stride, padding; optional bias), forward and both
 // backward passes, on the CPU through oneDNN. A ConvCpu is a plan for one geometry:
 // the oneDNN primitives are created once (at graph planning) and reused every step,
-// so nothing is allocated inside a step. Weights are PyTorch's OIHW.
+// so nothing is allocated inside a step. Weights are PyTorch's OIHW; activations are
+// NCHW or NHWC (kernels/layout.h), fixed per plan. NHWC is what oneDNN computes on
+// natively, so those plans reorder only the (small) weights.
 //
 // conv2d_reference is a plain double-precision implementation: it is what the
 // finite-difference gradient tests differentiate (oneDNN is float-only) and what the
@@ -13,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "kernels/layout.h"
 #include "kernels/tensor.h"
 
 namespace shrike::kernels {
@@ -32,12 +35,13 @@ struct ConvGeometry {
 
 class ConvCpu {
  public:
-  explicit ConvCpu(const ConvGeometry& geometry);
+  explicit ConvCpu(const ConvGeometry& geometry, Layout layout = Layout::kNCHW);
   ~ConvCpu();
   ConvCpu(ConvCpu&&) noexcept;
   ConvCpu& operator=(ConvCpu&&) noexcept;
 
   const ConvGeometry& geometry() const;
+  Layout layout() const;
   // y (N, C_out, Ho, Wo) = conv(x (N, C_in, H, W), w (C_out, C_in/g, k, k)) + b (C_out)
   void forward(float* y, const float* x, const float* w, const float* b);
   // dx (N, C_in, H, W) from dy and w; written, not accumulated.

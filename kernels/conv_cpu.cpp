@@ -1,7 +1,9 @@
 // kernels/conv_cpu.cpp: ConvCpu through oneDNN (forward_training, backward_data,
-// backward_weights). Primitives are chosen with format `any`; when oneDNN prefers a
-// blocked layout, plain NCHW/OIHW tensors are reordered into buffers allocated here,
-// once, with the scratchpad. All calls run on one oneDNN stream (OpenMP threads).
+// backward_weights). NCHW plans let oneDNN choose the activations' format (`any`);
+// NHWC plans pin it to NHWC, which oneDNN's AVX-512/AVX2 kernels run on directly.
+// Weights are always `any`. Where the wanted format differs from the caller's plain
+// tensor, the tensor is reordered into a buffer shared by every plan of the thread.
+// All calls run on one oneDNN stream (OpenMP threads).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -88,6 +90,7 @@ memory::dims weight_dims(const ConvGeometry& g) {
 
 struct ConvCpu::Impl {
   ConvGeometry geometry;
+  Layout layout;
   dnnl::stream stream{cpu_engine()};
   dnnl::convolution_forward forward;
   dnnl::convolution_backward_data backward_data;
@@ -104,14 +107,16 @@ struct ConvCpu::Impl {
     return scratchpad;
   }
 
-  explicit Impl(const ConvGeometry& g) : geometry(g) {
+  Impl(const ConvGeometry& g, Layout activation_layout) : geometry(g), layout(activation_layout) {
     const Shape4 in = g.input, out = g.output();
-    memory::desc src_plain({in.n, in.c, in.h, in.w}, dt::f32, tag::nchw);
-    memory::desc dst_plain({out.n, out.c, out.h, out.w}, dt::f32, tag::nchw);
+    const tag plain = layout == Layout::kNHWC ? tag::nhwc : tag::nchw;
+    const tag wanted = layout == Layout::kNHWC ? tag::nhwc : tag::any;
+    memory::desc src_plain({in.n, in.c, in.h, in.w}, dt::f32, plain);
+    memory::desc dst_plain({out.n, out.c, out.h, out.w}, dt::f32, plain);
     memory::desc weights_plain(weight_dims(g), dt::f32, g.groups == 1 ? tag::oihw : tag::goihw);
     memory::desc bias_plain({g.out_channels}, dt::f32, tag::x);
-    memory::desc src_any({in.n, in.c, in.h, in.w}, dt::f32, tag::any);
-    memory::desc dst_any({out.n, out.c, out.h, out.w}, dt::f32, tag::any);
+    memory::desc src_any({in.n, in.c, in.h, in.w}, dt::f32, wanted);
+    memory::desc dst_any({out.n, out.c, out.h, out.w}, dt::f32, wanted);
     memory::desc weights_any(weight_dims(g), dt::f32, tag::any);
     memory::dims strides{g.stride, g.stride}, padding{g.padding, g.padding};
     dnnl::primitive_attr attr;
@@ -156,12 +161,12 @@ struct ConvCpu::Impl {
   }
 };
 
-ConvCpu::ConvCpu(const ConvGeometry& geometry) {
+ConvCpu::ConvCpu(const ConvGeometry& geometry, Layout layout) {
   if (geometry.input.c % geometry.groups != 0 || geometry.out_channels % geometry.groups != 0) {
     throw std::invalid_argument("conv channels not divisible by groups: " + geometry.str());
   }
   try {
-    impl_ = std::make_unique<Impl>(geometry);
+    impl_ = std::make_unique<Impl>(geometry, layout);
   } catch (const dnnl::error& error) {
     throw std::runtime_error(std::string("oneDNN convolution setup failed (") + error.what() + ") for " +
                              geometry.str());
@@ -173,6 +178,7 @@ ConvCpu::ConvCpu(ConvCpu&&) noexcept = default;
 ConvCpu& ConvCpu::operator=(ConvCpu&&) noexcept = default;
 
 const ConvGeometry& ConvCpu::geometry() const { return impl_->geometry; }
+Layout ConvCpu::layout() const { return impl_->layout; }
 
 void ConvCpu::forward(float* y, const float* x, const float* w, const float* b) {
   Impl& m = *impl_;

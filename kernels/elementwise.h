@@ -28,4 +28,8 @@ void copy_from_channels_cpu(float* dst, Shape4 dst_shape, const float* src, int 
 // Adds channels [offset, offset + Cd) of src into dst (N, Cd, H, W).
 void accumulate_from_channels_cpu(float* dst, Shape4 dst_shape, const float* src, int src_channels, int offset);
 
+// The two copies on NHWC tensors (kernels/layout.h): per pixel, a run of channels.
+void copy_into_channels_nhwc_cpu(float* dst, int dst_channels, int offset, const float* src, Shape4 src_shape);
+void copy_from_channels_nhwc_cpu(float* dst, Shape4 dst_shape, const float* src, int src_channels, int offset);
+
 }  // namespace shrike::kernels

@@ -48,4 +48,22 @@ void accumulate_from_channels_cpu(float* dst, Shape4 d, const float* src, int sr
   }
 }
 
+void copy_into_channels_nhwc_cpu(float* dst, int dst_channels, int offset, const float* src, Shape4 s) {
+  const std::ptrdiff_t pixels = static_cast<std::ptrdiff_t>(s.n) * static_cast<std::ptrdiff_t>(s.plane());
+  const std::size_t run = static_cast<std::size_t>(s.c) * sizeof(float);
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t p = 0; p < pixels; ++p) {
+    std::memcpy(dst + p * dst_channels + offset, src + p * s.c, run);
+  }
+}
+
+void copy_from_channels_nhwc_cpu(float* dst, Shape4 d, const float* src, int src_channels, int offset) {
+  const std::ptrdiff_t pixels = static_cast<std::ptrdiff_t>(d.n) * static_cast<std::ptrdiff_t>(d.plane());
+  const std::size_t run = static_cast<std::size_t>(d.c) * sizeof(float);
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t p = 0; p < pixels; ++p) {
+    std::memcpy(dst + p * d.c, src + p * src_channels + offset, run);
+  }
+}
+
 }  // namespace shrike::kernels

@@ -24,4 +24,12 @@ void maxpool_forward_cpu(T* y, std::int32_t* argmax, const T* x, const PoolGeome
 template <typename T>
 void maxpool_backward_cpu(T* dx, const T* dy, const std::int32_t* argmax, const PoolGeometry& g);
 
+// The same on NHWC tensors (kernels/layout.h): x (N, H, W, C); y, argmax (N, Ho, Wo, C),
+// argmax still the input-plane index (y * W + x) of each output's maximum, with the
+// same tie rule, so both layouts pick the same elements.
+template <typename T>
+void maxpool_forward_nhwc_cpu(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g);
+template <typename T>
+void maxpool_backward_nhwc_cpu(T* dx, const T* dy, const std::int32_t* argmax, const PoolGeometry& g);
+
 }  // namespace shrike::kernels

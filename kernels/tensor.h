@@ -1,8 +1,9 @@
 // kernels/tensor.h
 //
-// The shape of an activation: every tensor in the network graph is float32 NCHW
-// (batch, channels, height, width), contiguous. Kernels take raw pointers plus
-// shapes; this is the one shape type they share.
+// The shape of an activation: every tensor in the network graph is float32
+// (batch, channels, height, width), contiguous, in NCHW order unless a kernel says it
+// takes NHWC (kernels/layout.h: the CPU engine's order). Kernels take raw pointers
+// plus shapes; this is the one shape type they share.
 #pragma once
 
 #include <cstddef>

@@ -15,4 +15,10 @@ void upsample_nearest_forward_cpu(T* y, const T* x, Shape4 input, int factor);
 template <typename T>
 void upsample_nearest_backward_cpu(T* dx, const T* dy, Shape4 input, int factor);
 
+// The same on NHWC tensors (kernels/layout.h); the backward sums in the same order.
+template <typename T>
+void upsample_nearest_forward_nhwc_cpu(T* y, const T* x, Shape4 input, int factor);
+template <typename T>
+void upsample_nearest_backward_nhwc_cpu(T* dx, const T* dy, Shape4 input, int factor);
+
 }  // namespace shrike::kernels

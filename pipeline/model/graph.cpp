@@ -10,9 +10,17 @@
 
 namespace shrike::model {
 
-Graph::Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage) : params_(params), storage_(storage) {
+Graph::Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage)
+    : Graph(params, input_shape, storage, default_layout(storage)) {}
+
+Graph::Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage, kernels::Layout layout)
+    : params_(params), storage_(storage), layout_(layout) {
   add_tensor(input_shape);
   tensors_[0].needs_grad = false;
+}
+
+kernels::Layout Graph::default_layout(GraphStorage storage) {
+  return storage == GraphStorage::kShapesOnly ? kernels::Layout::kNCHW : kernels::Layout::kNHWC;
 }
 
 int Graph::add_tensor(Shape4 shape) {
@@ -36,7 +44,11 @@ void Graph::forward(const float* image, Mode mode) {
     fail_internal("a training-mode forward pass on an inference graph (it keeps no activations for backward)");
   }
   if (!params_.finalized()) fail_internal("Graph::forward before the parameters were laid out");
-  std::memcpy(tensors_[0].value, image, tensors_[0].shape.numel() * sizeof(float));
+  if (layout_ == kernels::Layout::kNHWC) {
+    kernels::nchw_to_nhwc_cpu(tensors_[0].value, image, tensors_[0].shape);
+  } else {
+    std::memcpy(tensors_[0].value, image, tensors_[0].shape.numel() * sizeof(float));
+  }
   for (auto& op : ops_) op->forward(*this, mode);
 }
 

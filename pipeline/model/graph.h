@@ -8,6 +8,12 @@
 // writes the gradient buffer, later ones go through a scratch buffer and are added).
 // Composite modules (C2f, SPPF, Detect ...) only append ops, so backward is correct
 // by construction. Parameters live in a ParamStore shared by graphs of other shapes.
+//
+// Layout: a CPU graph keeps its activations in NHWC order (kernels/layout.h), which
+// oneDNN's convolutions use without reordering; a shapes-only graph describes NCHW
+// tensors (the CUDA executor's). Either way the graph speaks NCHW at its edges:
+// forward() takes an NCHW image, and the builder ends an NHWC graph with one to_nchw op
+// per output, so outputs() and output_grad() are NCHW (what the loss and decode read).
 #pragma once
 
 #include <functional>
@@ -16,6 +22,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/layout.h"
 #include "kernels/tensor.h"
 #include "pipeline/model/param_store.h"
 
@@ -64,6 +71,9 @@ struct TensorSlot {
 class Graph {
  public:
   Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage = GraphStorage::kHost);
+  Graph(ParamStore& params, Shape4 input_shape, GraphStorage storage, kernels::Layout layout);
+  // NHWC for graphs that run on the CPU, NCHW for shapes-only ones.
+  static kernels::Layout default_layout(GraphStorage storage);
 
   // Building (GraphBuilder).
   int add_tensor(Shape4 shape);
@@ -112,12 +122,15 @@ class Graph {
   std::size_t grad_arena_numel() const { return grad_arena_numel_; }
   std::size_t largest_tensor_numel() const { return largest_numel_; }
   GraphStorage storage() const { return storage_; }
+  // The order of every activation between the input and the outputs (see above).
+  kernels::Layout layout() const { return layout_; }
   int num_tensors() const { return static_cast<int>(tensors_.size()); }
   double macs() const;
 
  private:
   ParamStore& params_;
   GraphStorage storage_;
+  kernels::Layout layout_;
   std::vector<TensorSlot> tensors_;
   std::vector<std::size_t> grad_offsets_;  // per tensor (0 for the input)
   std::size_t grad_arena_numel_ = 0;

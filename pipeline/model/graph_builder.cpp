@@ -1,6 +1,7 @@
 // pipeline/model/graph_builder.cpp: op creation, output shapes, parameter declaration.
 #include "pipeline/model/graph_builder.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "pipeline/core/error.h"
@@ -9,7 +10,10 @@
 namespace shrike::model {
 
 GraphBuilder::GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage)
-    : params_(params), graph_(std::make_unique<Graph>(params, input, storage)) {}
+    : GraphBuilder(params, input, storage, Graph::default_layout(storage)) {}
+
+GraphBuilder::GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage, kernels::Layout layout)
+    : params_(params), graph_(std::make_unique<Graph>(params, input, storage, layout)) {}
 
 int GraphBuilder::append(std::unique_ptr<GraphOp> op, std::vector<int> inputs, std::vector<Shape4> output_shapes,
                          const std::string& module, std::vector<int>* outputs) {
@@ -44,7 +48,7 @@ int GraphBuilder::conv2d(int x, const std::string& name, int out_channels, int k
   int weight = params_.declare(name + ".weight", {out_channels, geometry.input.c / groups, kernel, kernel},
                                TensorRole::kWeight);
   int bias_index = bias ? params_.declare(name + ".bias", {out_channels}, TensorRole::kBias) : -1;
-  return append(std::make_unique<ConvOp>(geometry, weight, bias_index), {x}, {out}, name);
+  return append(std::make_unique<ConvOp>(geometry, graph_->layout(), weight, bias_index), {x}, {out}, name);
 }
 
 int GraphBuilder::batchnorm(int x, const std::string& name) {
@@ -135,6 +139,15 @@ int GraphBuilder::declare_frozen(const std::string& name, std::vector<std::int64
 }
 
 std::unique_ptr<Graph> GraphBuilder::finish(std::vector<int> outputs) {
+  if (graph_->layout() == kernels::Layout::kNHWC) {
+    for (int& output : outputs) {
+      std::string producer = "output";
+      for (const auto& op : graph_->ops()) {
+        if (std::find(op->outputs.begin(), op->outputs.end(), output) != op->outputs.end()) producer = op->module;
+      }
+      output = append(std::make_unique<ToNchwOp>(), {output}, {shape(output)}, producer);
+    }
+  }
   graph_->set_outputs(std::move(outputs));
   graph_->plan_gradients();
   params_.finalize();

@@ -16,6 +16,7 @@ namespace shrike::model {
 class GraphBuilder {
  public:
   GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage = GraphStorage::kHost);
+  GraphBuilder(ParamStore& params, Shape4 input, GraphStorage storage, kernels::Layout layout);
 
   int input() const { return 0; }
   Shape4 shape(int tensor) const { return graph_->shape(tensor); }
@@ -39,6 +40,7 @@ class GraphBuilder {
   int declare_frozen(const std::string& name, std::vector<std::int64_t> shape);
 
   ParamStore& params() { return params_; }
+  // Ends the graph; in an NHWC graph each output first goes through a to_nchw op.
   std::unique_ptr<Graph> finish(std::vector<int> outputs);
 
  private:

@@ -4,6 +4,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/elementwise.h"
+#include "kernels/layout.h"
 #include "kernels/upsample.h"
 
 #include <algorithm>
@@ -13,10 +14,14 @@ namespace shrike::model {
 
 using namespace shrike::kernels;
 
+namespace {
+bool nhwc(const Graph& g) { return g.layout() == Layout::kNHWC; }
+}  // namespace
+
 // --- conv ------------------------------------------------------------------------
 
-ConvOp::ConvOp(const ConvGeometry& geometry, int weight, int bias)
-    : plan_(geometry), weight_(weight), bias_(bias), bias_scratch_(bias >= 0 ? geometry.out_channels : 0) {}
+ConvOp::ConvOp(const ConvGeometry& geometry, Layout layout, int weight, int bias)
+    : plan_(geometry, layout), weight_(weight), bias_(bias), bias_scratch_(bias >= 0 ? geometry.out_channels : 0) {}
 
 void ConvOp::forward(Graph& g, Mode) {
   ParamStore& p = g.params();
@@ -58,8 +63,9 @@ void BatchNormOp::forward(Graph& g, Mode mode) {
   ParamStore& p = g.params();
   if (mode == Mode::kTrain) {
     const BatchStatsReducer* reducer = g.batch_stats_reducer();
-    batchnorm_train_forward_cpu(g.value(outputs[0]), mean_.data(), var_.data(), invstd_.data(), g.value(inputs[0]),
-                                p.value(weight_), p.value(bias_), shape_, kEps, reducer);
+    auto train_forward = nhwc(g) ? batchnorm_train_forward_nhwc_cpu<float> : batchnorm_train_forward_cpu<float>;
+    train_forward(g.value(outputs[0]), mean_.data(), var_.data(), invstd_.data(), g.value(inputs[0]),
+                  p.value(weight_), p.value(bias_), shape_, kEps, reducer);
     Shape4 statistics = shape_;  // with sync_bn the statistics cover every rank's batch
     if (reducer != nullptr) statistics.n *= reducer->world;
     batchnorm_update_running_cpu(p.value(running_mean_), p.value(running_var_), mean_.data(), var_.data(), statistics,
@@ -67,8 +73,9 @@ void BatchNormOp::forward(Graph& g, Mode mode) {
     *p.counter(counter_) += 1;
     batch_stats_ = true;
   } else {
-    batchnorm_eval_forward_cpu(g.value(outputs[0]), g.value(inputs[0]), p.value(weight_), p.value(bias_),
-                               p.value(running_mean_), p.value(running_var_), shape_, kEps);
+    auto eval_forward = nhwc(g) ? batchnorm_eval_forward_nhwc_cpu<float> : batchnorm_eval_forward_cpu<float>;
+    eval_forward(g.value(outputs[0]), g.value(inputs[0]), p.value(weight_), p.value(bias_), p.value(running_mean_),
+                 p.value(running_var_), shape_, kEps);
     batch_stats_ = false;
   }
 }
@@ -77,8 +84,9 @@ void BatchNormOp::backward(Graph& g) {
   if (!batch_stats_) throw std::logic_error("BatchNorm backward after an eval-mode forward (" + module + ")");
   ParamStore& p = g.params();
   float* dx = g.grad_target(inputs[0]);
-  batchnorm_train_backward_cpu(dx, dgamma_.data(), dbeta_.data(), g.grad(outputs[0]), g.value(inputs[0]), mean_.data(),
-                               invstd_.data(), p.value(weight_), shape_, g.batch_stats_reducer());
+  auto train_backward = nhwc(g) ? batchnorm_train_backward_nhwc_cpu<float> : batchnorm_train_backward_cpu<float>;
+  train_backward(dx, dgamma_.data(), dbeta_.data(), g.grad(outputs[0]), g.value(inputs[0]), mean_.data(),
+                 invstd_.data(), p.value(weight_), shape_, g.batch_stats_reducer());
   g.grad_commit(inputs[0], dx);
   float* gw = g.param_grad_target(weight_);
   std::copy(dgamma_.begin(), dgamma_.end(), gw);
@@ -114,21 +122,23 @@ void AddOp::backward(Graph& g) {
 }
 
 void ConcatOp::forward(Graph& g, Mode) {
+  auto copy_into_channels = nhwc(g) ? copy_into_channels_nhwc_cpu : copy_into_channels_cpu;
   const int total = g.shape(outputs[0]).c;
   int offset = 0;
   for (int input : inputs) {
-    copy_into_channels_cpu(g.value(outputs[0]), total, offset, g.value(input), g.shape(input));
+    copy_into_channels(g.value(outputs[0]), total, offset, g.value(input), g.shape(input));
     offset += g.shape(input).c;
   }
 }
 
 void ConcatOp::backward(Graph& g) {
+  auto copy_from_channels = nhwc(g) ? copy_from_channels_nhwc_cpu : copy_from_channels_cpu;
   const int total = g.shape(outputs[0]).c;
   int offset = 0;
   for (int input : inputs) {
     if (g.needs_grad(input)) {
       float* dx = g.grad_target(input);
-      copy_from_channels_cpu(dx, g.shape(input), g.grad(outputs[0]), total, offset);
+      copy_from_channels(dx, g.shape(input), g.grad(outputs[0]), total, offset);
       g.grad_commit(input, dx);
     }
     offset += g.shape(input).c;
@@ -136,20 +146,22 @@ void ConcatOp::backward(Graph& g) {
 }
 
 void SplitOp::forward(Graph& g, Mode) {
+  auto copy_from_channels = nhwc(g) ? copy_from_channels_nhwc_cpu : copy_from_channels_cpu;
   const int total = g.shape(inputs[0]).c;
   int offset = 0;
   for (int output : outputs) {
-    copy_from_channels_cpu(g.value(output), g.shape(output), g.value(inputs[0]), total, offset);
+    copy_from_channels(g.value(output), g.shape(output), g.value(inputs[0]), total, offset);
     offset += g.shape(output).c;
   }
 }
 
 void SplitOp::backward(Graph& g) {
+  auto copy_into_channels = nhwc(g) ? copy_into_channels_nhwc_cpu : copy_into_channels_cpu;
   const int total = g.shape(inputs[0]).c;
   float* dx = g.grad_target(inputs[0]);
   int offset = 0;
   for (int output : outputs) {
-    copy_into_channels_cpu(dx, total, offset, g.grad(output), g.shape(output));
+    copy_into_channels(dx, total, offset, g.grad(output), g.shape(output));
     offset += g.shape(output).c;
   }
   g.grad_commit(inputs[0], dx);
@@ -158,22 +170,26 @@ void SplitOp::backward(Graph& g) {
 MaxPoolOp::MaxPoolOp(const PoolGeometry& geometry) : geometry_(geometry), argmax_(geometry.output().numel()) {}
 
 void MaxPoolOp::forward(Graph& g, Mode) {
-  maxpool_forward_cpu(g.value(outputs[0]), argmax_.data(), g.value(inputs[0]), geometry_);
+  auto maxpool_forward = nhwc(g) ? maxpool_forward_nhwc_cpu<float> : maxpool_forward_cpu<float>;
+  maxpool_forward(g.value(outputs[0]), argmax_.data(), g.value(inputs[0]), geometry_);
 }
 
 void MaxPoolOp::backward(Graph& g) {
   float* dx = g.grad_target(inputs[0]);
-  maxpool_backward_cpu(dx, g.grad(outputs[0]), argmax_.data(), geometry_);
+  auto maxpool_backward = nhwc(g) ? maxpool_backward_nhwc_cpu<float> : maxpool_backward_cpu<float>;
+  maxpool_backward(dx, g.grad(outputs[0]), argmax_.data(), geometry_);
   g.grad_commit(inputs[0], dx);
 }
 
 void UpsampleOp::forward(Graph& g, Mode) {
-  upsample_nearest_forward_cpu(g.value(outputs[0]), g.value(inputs[0]), g.shape(inputs[0]), factor_);
+  auto upsample_forward = nhwc(g) ? upsample_nearest_forward_nhwc_cpu<float> : upsample_nearest_forward_cpu<float>;
+  upsample_forward(g.value(outputs[0]), g.value(inputs[0]), g.shape(inputs[0]), factor_);
 }
 
 void UpsampleOp::backward(Graph& g) {
   float* dx = g.grad_target(inputs[0]);
-  upsample_nearest_backward_cpu(dx, g.grad(outputs[0]), g.shape(inputs[0]), factor_);
+  auto upsample_backward = nhwc(g) ? upsample_nearest_backward_nhwc_cpu<float> : upsample_nearest_backward_cpu<float>;
+  upsample_backward(dx, g.grad(outputs[0]), g.shape(inputs[0]), factor_);
   g.grad_commit(inputs[0], dx);
 }
 
@@ -182,13 +198,47 @@ void UpsampleOp::backward(Graph& g) {
 AttentionOp::AttentionOp(const AttentionGeometry& geometry) : geometry_(geometry), probs_(geometry.probs_numel()) {}
 
 void AttentionOp::forward(Graph& g, Mode) {
-  attention_forward_cpu(g.value(outputs[0]), g.value(outputs[1]), probs_.data(), g.value(inputs[0]), geometry_);
+  if (!nhwc(g)) {
+    attention_forward_cpu(g.value(outputs[0]), g.value(outputs[1]), probs_.data(), g.value(inputs[0]), geometry_);
+    return;
+  }
+  const Shape4 in = g.shape(inputs[0]), out = g.shape(outputs[0]);
+  qkv_nchw_.resize(in.numel());
+  out_nchw_.resize(out.numel());
+  v_nchw_.resize(out.numel());
+  nhwc_to_nchw_cpu(qkv_nchw_.data(), g.value(inputs[0]), in);
+  attention_forward_cpu(out_nchw_.data(), v_nchw_.data(), probs_.data(), qkv_nchw_.data(), geometry_);
+  nchw_to_nhwc_cpu(g.value(outputs[0]), out_nchw_.data(), out);
+  nchw_to_nhwc_cpu(g.value(outputs[1]), v_nchw_.data(), out);
 }
 
 void AttentionOp::backward(Graph& g) {
   float* dqkv = g.grad_target(inputs[0]);
-  attention_backward_cpu(dqkv, g.grad(outputs[0]), g.grad(outputs[1]), g.value(inputs[0]), probs_.data(), geometry_);
+  if (!nhwc(g)) {
+    attention_backward_cpu(dqkv, g.grad(outputs[0]), g.grad(outputs[1]), g.value(inputs[0]), probs_.data(), geometry_);
+    g.grad_commit(inputs[0], dqkv);
+    return;
+  }
+  // The forward's NCHW qkv is still in qkv_nchw_ (one forward per backward); the output
+  // gradients go through out_nchw_ and v_nchw_, the input gradient through dqkv_nchw_.
+  const Shape4 in = g.shape(inputs[0]), out = g.shape(outputs[0]);
+  dqkv_nchw_.resize(in.numel());
+  nhwc_to_nchw_cpu(out_nchw_.data(), g.grad(outputs[0]), out);
+  nhwc_to_nchw_cpu(v_nchw_.data(), g.grad(outputs[1]), out);
+  attention_backward_cpu(dqkv_nchw_.data(), out_nchw_.data(), v_nchw_.data(), qkv_nchw_.data(), probs_.data(),
+                         geometry_);
+  nchw_to_nhwc_cpu(dqkv, dqkv_nchw_.data(), in);
   g.grad_commit(inputs[0], dqkv);
+}
+
+// --- layout ----------------------------------------------------------------------------
+
+void ToNchwOp::forward(Graph& g, Mode) { nhwc_to_nchw_cpu(g.value(outputs[0]), g.value(inputs[0]), g.shape(inputs[0])); }
+
+void ToNchwOp::backward(Graph& g) {
+  float* dx = g.grad_target(inputs[0]);
+  nchw_to_nhwc_cpu(dx, g.grad(outputs[0]), g.shape(inputs[0]));
+  g.grad_commit(inputs[0], dx);
 }
 
 double AttentionOp::macs() const {

@@ -2,7 +2,8 @@
 //
 // The primitive ops of a Graph, each a thin wrapper that binds a kernel from
 // kernels/ to tensor ids, parameter ids and the state it saves for backward.
-// GraphBuilder creates them; nothing else does.
+// GraphBuilder creates them; nothing else does. Each runs on the graph's layout
+// (Graph::layout()): the NHWC kernels on a CPU graph, the NCHW ones otherwise.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,7 @@ namespace shrike::model {
 // y = conv(x, weight) (+ bias). Parameters: weight (OIHW) and, optionally, bias.
 class ConvOp : public GraphOp {
  public:
-  ConvOp(const kernels::ConvGeometry& geometry, int weight, int bias);
+  ConvOp(const kernels::ConvGeometry& geometry, kernels::Layout layout, int weight, int bias);
   const char* kind() const override { return "conv"; }
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
@@ -115,7 +116,8 @@ class UpsampleOp : public GraphOp {
   int factor_;
 };
 
-// C2PSA's attention core: qkv -> (out, v_image). See kernels/attention.h.
+// C2PSA's attention core: qkv -> (out, v_image). See kernels/attention.h. The kernel is
+// NCHW; an NHWC graph transposes around it (the tensors are the network's smallest).
 class AttentionOp : public GraphOp {
  public:
   explicit AttentionOp(const kernels::AttentionGeometry& geometry);
@@ -128,6 +130,15 @@ class AttentionOp : public GraphOp {
  private:
   kernels::AttentionGeometry geometry_;
   std::vector<float> probs_;
+  std::vector<float> qkv_nchw_, out_nchw_, v_nchw_, dqkv_nchw_;  // NHWC graphs: the kernel's operands
+};
+
+// An NHWC graph's output as NCHW (the last op of each output, see graph.h).
+class ToNchwOp : public GraphOp {
+ public:
+  const char* kind() const override { return "to_nchw"; }
+  void forward(Graph& graph, Mode mode) override;
+  void backward(Graph& graph) override;
 };
 
 }  // namespace shrike::model

@@ -135,11 +135,16 @@ class LayerBuilder {
 }  // namespace
 
 BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input, GraphStorage storage) {
+  return build_network(spec, params, input, storage, Graph::default_layout(storage));
+}
+
+BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input, GraphStorage storage,
+                           kernels::Layout layout) {
   if (input.h % 32 != 0 || input.w % 32 != 0) {
     fail_user("image size {}x{} is not a multiple of 32 (the largest stride); use e.g. {}x{}", input.h, input.w,
               (input.h + 31) / 32 * 32, (input.w + 31) / 32 * 32);
   }
-  GraphBuilder b(params, input, storage);
+  GraphBuilder b(params, input, storage, layout);
   LayerBuilder layers(spec, b);
   BuiltNetwork built;
   std::vector<std::vector<int>> outputs;  // per layer

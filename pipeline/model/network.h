@@ -33,5 +33,8 @@ struct BuiltNetwork {
 
 BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input,
                            GraphStorage storage = GraphStorage::kHost);
+// The same with the activations' layout chosen (tests compare the two).
+BuiltNetwork build_network(const ModelSpec& spec, ParamStore& params, Shape4 input, GraphStorage storage,
+                           kernels::Layout layout);
 
 }  // namespace shrike::model

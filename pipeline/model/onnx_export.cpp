@@ -81,6 +81,8 @@ class GraphTranslator {
         upsample(static_cast<const UpsampleOp&>(op));
       } else if (kind == "attention") {
         attention(static_cast<const AttentionOp&>(op));
+      } else if (kind == "to_nchw") {  // the CPU engine's memory order; ONNX tensors are NCHW throughout
+        set(op, 0, in(op, 0));
       } else {
         fail_internal("ONNX export: no translation for op '{}' ({})", kind, op.module);
       }

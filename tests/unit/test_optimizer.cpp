@@ -455,22 +455,25 @@ TEST(TinyTraining, AdamWTenStepsMatchPyTorch) {
 // move the loss ~1e-2 by step 9; fp32 and fp64 assignments part from step 8). The
 // gradient norm is more sensitive still: perturbing shrike's own starting weights by
 // 1e-7 (relative) moved its step-3 norm by 3e-3 and its step-9 norm by 30 %. So the
-// first step's state and the first three losses are held to 1e-4, the norms of steps
-// 1, 2, 3 to 1e-4, 1e-3, 1e-2; later losses and norms are only printed (float64
+// first step's state is held to 1e-4, the first three losses to 3e-4, the norms of steps
+// 1, 2, 3 to 1e-4, 1e-3, 3e-2; later losses and norms are only printed (float64
 // PyTorch itself drifts 8e-2 from float32 PyTorch by step 10), and /final is held to
 // 20 % as a gross-error check (of the momentum rule, say). Weight decay
 // (5e-4 at lr 0.01 moves a weight by 5e-6 per step) is invisible at any of these
 // bounds: Optimizer.GroupsFollowBuildOptimizerAndApplyPerGroupHyper holds it.
+// Measured: NCHW engine, step-3 loss 3.0e-5 and norms 8.8e-6, 6.1e-5, 2.7e-3; NHWC
+// engine (another summation order, equally close to float64 at step 1: test_parity),
+// 1.2e-4 and 2.4e-5, 1.6e-4, 1.1e-2.
 TEST(TinyTraining, SgdFirstStepsMatchPyTorch) {
   const TinyErrors errors = compare_tiny("tiny_sgd.expected.h5", run_tiny(OptimizerKind::kSgd, 0.01), "SGD");
   for (std::size_t k = 0; k < errors.loss.size(); ++k) {
     if (k < 3) {
-      EXPECT_LT(errors.loss[k], 1e-4) << "step " << k + 1;
+      EXPECT_LT(errors.loss[k], 3e-4) << "step " << k + 1;
     }
   }
   EXPECT_LT(errors.norm[0], 1e-4);
-  EXPECT_LT(errors.norm[1], 1e-3);  // measured 7e-5 to 8e-5: a 1e-4 bound would be flaky
-  EXPECT_LT(errors.norm[2], 1e-2);
+  EXPECT_LT(errors.norm[1], 1e-3);
+  EXPECT_LT(errors.norm[2], 3e-2);
   EXPECT_LT(errors.first, 1e-4) << errors.first_name;
   EXPECT_LT(errors.last, 0.2) << errors.last_name;
 }
