@@ -9,7 +9,9 @@
 # weights, shrike's own per-epoch validation for shrike). Prints a side-by-side table.
 #
 # Environment: EPOCHS (=30; 10 for a quick run), VAL_EVERY (=5: PyTorch epochs validated;
-# the last always is), WORK (=a fresh folder under /tmp), PYTHON (=/usr/bin/python3).
+# the last always is), WORK (=a fresh folder under /tmp), PYTHON (=/usr/bin/python3),
+# DATA (=a data.yaml to use instead of the synthetic set, e.g.
+# ../shared/datasets/coco128/coco128.yaml, whose val split is its train split).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "${1:-$root/build}" && pwd)/bin
@@ -22,8 +24,11 @@ mkdir -p "$work"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "# work folder $work, epochs $epochs"
 
-[[ -d $work/synth ]] || "$shrike" synth --out "$work/synth" >/dev/null
-[[ -d $work/shards ]] || "$shrike" shard "$work/synth/data.yaml" --out "$work/shards" --imgsz 320 -q >/dev/null
+data_yaml=${DATA:-$work/synth/data.yaml}
+[[ -n ${DATA:-} || -d $work/synth ]] || "$shrike" synth --out "$work/synth" >/dev/null
+[[ -d $work/shards ]] || "$shrike" shard "$data_yaml" --out "$work/shards" --imgsz 320 -q >/dev/null
+echo "# data $data_yaml"
+
 
 echo "# shrike train ..."
 rm -rf "$work/runs/shrike"
