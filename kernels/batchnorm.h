@@ -58,4 +58,18 @@ void batchnorm_train_backward_nhwc_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, 
                                        const T* invstd, const T* gamma, Shape4 shape,
                                        const BatchStatsReducer* reducer = nullptr);
 
+// BatchNorm then SiLU in one pass, NHWC: z = silu(bn(x)). The backward takes dz and
+// recomputes bn(x) from x, the saved statistics, gamma and beta.
+template <typename T>
+void batchnorm_silu_train_forward_nhwc_cpu(T* z, T* mean, T* var, T* invstd, const T* x, const T* gamma,
+                                           const T* beta, Shape4 shape, float eps,
+                                           const BatchStatsReducer* reducer = nullptr);
+template <typename T>
+void batchnorm_silu_eval_forward_nhwc_cpu(T* z, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                          const T* running_var, Shape4 shape, float eps);
+template <typename T>
+void batchnorm_silu_train_backward_nhwc_cpu(T* dx, T* dgamma, T* dbeta, const T* dz, const T* x, const T* mean,
+                                            const T* invstd, const T* gamma, const T* beta, Shape4 shape,
+                                            const BatchStatsReducer* reducer = nullptr);
+
 }  // namespace shrike::kernels

@@ -120,6 +120,11 @@ void Graph::plan_inference_values() {
       GradLifetime& life = lives[static_cast<std::size_t>(in)];
       life.last = std::max(life.last, i);
     }
+    for (int fused : ops_[static_cast<std::size_t>(i)]->fused_outputs) {  // written here, not by its producer
+      GradLifetime& life = lives[static_cast<std::size_t>(fused)];
+      life.first = std::min(life.first, i);
+      life.last = std::max(life.last, i);
+    }
   }
   for (int out : outputs_) lives[static_cast<std::size_t>(out)].last = steps;
   std::vector<std::size_t> offsets;
@@ -142,6 +147,9 @@ void Graph::plan_gradients() {
     for (int out : ops_[static_cast<std::size_t>(i)]->outputs) {
       life(out).last = std::max(life(out).last, position);
       life(out).first = std::min(life(out).first, position);  // zero-filled there if unused
+    }
+    for (int fused : ops_[static_cast<std::size_t>(i)]->fused_outputs) {  // read by this op's backward
+      life(fused).last = std::max(life(fused).last, position);
     }
   }
   for (int out : outputs_) life(out).first = -1;

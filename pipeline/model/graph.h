@@ -56,6 +56,10 @@ class GraphOp {
 
   std::vector<int> inputs;
   std::vector<int> outputs;
+  // Tensors this op also writes for a later op it absorbed (a batch norm that runs the
+  // SiLU after it, graph_ops.h): their values are alive from this op's forward, their
+  // gradients until this op's backward, which reads them.
+  std::vector<int> fused_outputs;
   std::string module;  // the state-dict prefix of the op ("model.4.m.1.cv2.conv")
 };
 
@@ -117,6 +121,9 @@ class Graph {
   int input() const { return 0; }
   Shape4 input_shape() const { return shape(0); }
   std::size_t activation_bytes() const;  // values and the gradient arena
+  // Marks the gradient of `tensor` as handled without writing it: an op whose backward an
+  // earlier op does (fused_outputs) lets that op's backward run.
+  void mark_grad_handled(int tensor) { tensors_[static_cast<std::size_t>(tensor)].grad_written = true; }
   // The gradient plan (plan_gradients): each tensor's offset in the arena, in elements.
   std::size_t grad_offset(int tensor) const { return grad_offsets_.at(static_cast<std::size_t>(tensor)); }
   std::size_t grad_arena_numel() const { return grad_arena_numel_; }

@@ -149,6 +149,7 @@ std::unique_ptr<Graph> GraphBuilder::finish(std::vector<int> outputs) {
     }
   }
   graph_->set_outputs(std::move(outputs));
+  fuse_batchnorm_silu(*graph_);
   graph_->plan_gradients();
   params_.finalize();
   return std::move(graph_);

@@ -61,11 +61,15 @@ BatchNormOp::BatchNormOp(Shape4 shape, int weight, int bias, int running_mean, i
 
 void BatchNormOp::forward(Graph& g, Mode mode) {
   ParamStore& p = g.params();
+  const bool silu = !fused_outputs.empty();
+  float* y = g.value(silu ? fused_outputs[0] : outputs[0]);
   if (mode == Mode::kTrain) {
     const BatchStatsReducer* reducer = g.batch_stats_reducer();
-    auto train_forward = nhwc(g) ? batchnorm_train_forward_nhwc_cpu<float> : batchnorm_train_forward_cpu<float>;
-    train_forward(g.value(outputs[0]), mean_.data(), var_.data(), invstd_.data(), g.value(inputs[0]),
-                  p.value(weight_), p.value(bias_), shape_, kEps, reducer);
+    auto train_forward = silu      ? batchnorm_silu_train_forward_nhwc_cpu<float>
+                         : nhwc(g) ? batchnorm_train_forward_nhwc_cpu<float>
+                                   : batchnorm_train_forward_cpu<float>;
+    train_forward(y, mean_.data(), var_.data(), invstd_.data(), g.value(inputs[0]), p.value(weight_), p.value(bias_),
+                  shape_, kEps, reducer);
     Shape4 statistics = shape_;  // with sync_bn the statistics cover every rank's batch
     if (reducer != nullptr) statistics.n *= reducer->world;
     batchnorm_update_running_cpu(p.value(running_mean_), p.value(running_var_), mean_.data(), var_.data(), statistics,
@@ -73,8 +77,10 @@ void BatchNormOp::forward(Graph& g, Mode mode) {
     *p.counter(counter_) += 1;
     batch_stats_ = true;
   } else {
-    auto eval_forward = nhwc(g) ? batchnorm_eval_forward_nhwc_cpu<float> : batchnorm_eval_forward_cpu<float>;
-    eval_forward(g.value(outputs[0]), g.value(inputs[0]), p.value(weight_), p.value(bias_), p.value(running_mean_),
+    auto eval_forward = silu      ? batchnorm_silu_eval_forward_nhwc_cpu<float>
+                        : nhwc(g) ? batchnorm_eval_forward_nhwc_cpu<float>
+                                  : batchnorm_eval_forward_cpu<float>;
+    eval_forward(y, g.value(inputs[0]), p.value(weight_), p.value(bias_), p.value(running_mean_),
                  p.value(running_var_), shape_, kEps);
     batch_stats_ = false;
   }
@@ -84,9 +90,15 @@ void BatchNormOp::backward(Graph& g) {
   if (!batch_stats_) throw std::logic_error("BatchNorm backward after an eval-mode forward (" + module + ")");
   ParamStore& p = g.params();
   float* dx = g.grad_target(inputs[0]);
-  auto train_backward = nhwc(g) ? batchnorm_train_backward_nhwc_cpu<float> : batchnorm_train_backward_cpu<float>;
-  train_backward(dx, dgamma_.data(), dbeta_.data(), g.grad(outputs[0]), g.value(inputs[0]), mean_.data(),
-                 invstd_.data(), p.value(weight_), shape_, g.batch_stats_reducer());
+  if (!fused_outputs.empty()) {  // the gradient of silu(bn(x)), bn(x) recomputed
+    batchnorm_silu_train_backward_nhwc_cpu(dx, dgamma_.data(), dbeta_.data(), g.grad(fused_outputs[0]),
+                                           g.value(inputs[0]), mean_.data(), invstd_.data(), p.value(weight_),
+                                           p.value(bias_), shape_, g.batch_stats_reducer());
+  } else {
+    auto train_backward = nhwc(g) ? batchnorm_train_backward_nhwc_cpu<float> : batchnorm_train_backward_cpu<float>;
+    train_backward(dx, dgamma_.data(), dbeta_.data(), g.grad(outputs[0]), g.value(inputs[0]), mean_.data(),
+                   invstd_.data(), p.value(weight_), shape_, g.batch_stats_reducer());
+  }
   g.grad_commit(inputs[0], dx);
   float* gw = g.param_grad_target(weight_);
   std::copy(dgamma_.begin(), dgamma_.end(), gw);
@@ -99,10 +111,15 @@ void BatchNormOp::backward(Graph& g) {
 // --- pointwise and data movement --------------------------------------------------------
 
 void SiluOp::forward(Graph& g, Mode) {
+  if (fused_) return;  // the batch norm before it wrote the output
   silu_forward_cpu(g.value(outputs[0]), g.value(inputs[0]), g.shape(inputs[0]).numel());
 }
 
 void SiluOp::backward(Graph& g) {
+  if (fused_) {  // the batch norm's backward reads this op's output gradient itself
+    g.mark_grad_handled(inputs[0]);
+    return;
+  }
   float* dx = g.grad_target(inputs[0]);
   silu_backward_cpu(dx, g.grad(outputs[0]), g.value(inputs[0]), g.shape(inputs[0]).numel());
   g.grad_commit(inputs[0], dx);
@@ -229,6 +246,27 @@ void AttentionOp::backward(Graph& g) {
                          geometry_);
   nchw_to_nhwc_cpu(dqkv, dqkv_nchw_.data(), in);
   g.grad_commit(inputs[0], dqkv);
+}
+
+// --- fusion ----------------------------------------------------------------------------
+
+void fuse_batchnorm_silu(Graph& g) {
+  if (!nhwc(g)) return;
+  const auto& ops = g.ops();
+  std::vector<int> readers(static_cast<std::size_t>(g.num_tensors()), 0);
+  for (const auto& op : ops) {
+    for (int t : op->inputs) ++readers[static_cast<std::size_t>(t)];
+  }
+  for (int t : g.outputs()) ++readers[static_cast<std::size_t>(t)];
+  for (std::size_t i = 0; i + 1 < ops.size(); ++i) {
+    auto* bn = dynamic_cast<BatchNormOp*>(ops[i].get());
+    auto* silu = dynamic_cast<SiluOp*>(ops[i + 1].get());
+    if (bn == nullptr || silu == nullptr) continue;
+    const int y = bn->outputs[0];
+    if (silu->inputs[0] != y || readers[static_cast<std::size_t>(y)] != 1) continue;
+    bn->fuse_silu(silu->outputs[0]);
+    silu->mark_fused();
+  }
 }
 
 // --- layout ----------------------------------------------------------------------------

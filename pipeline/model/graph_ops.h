@@ -45,6 +45,8 @@ class BatchNormOp : public GraphOp {
   void backward(Graph& graph) override;
 
   Shape4 shape() const { return shape_; }
+  // Runs the SiLU that reads this op's output too (see fuse_batchnorm_silu).
+  void fuse_silu(int silu_output) { fused_outputs = {silu_output}; }
   int weight() const { return weight_; }
   int bias() const { return bias_; }
   int running_mean() const { return running_mean_; }
@@ -66,6 +68,11 @@ class SiluOp : public GraphOp {
   const char* kind() const override { return "silu"; }
   void forward(Graph& graph, Mode mode) override;
   void backward(Graph& graph) override;
+  // The batch norm before it computes it (see fuse_batchnorm_silu).
+  void mark_fused() { fused_ = true; }
+
+ private:
+  bool fused_ = false;
 };
 
 class AddOp : public GraphOp {
@@ -132,6 +139,12 @@ class AttentionOp : public GraphOp {
   std::vector<float> probs_;
   std::vector<float> qkv_nchw_, out_nchw_, v_nchw_, dqkv_nchw_;  // NHWC graphs: the kernel's operands
 };
+
+// Fuses each batch norm with the SiLU that is its output's only reader (nearly every
+// Conv module): the batch norm writes silu(bn(x)) in one pass and its backward takes the
+// SiLU's output gradient, so the pair never writes or reads bn(x). NHWC graphs only
+// (the NHWC kernels have the fused form); call before planning memory.
+void fuse_batchnorm_silu(Graph& graph);
 
 // An NHWC graph's output as NCHW (the last op of each output, see graph.h).
 class ToNchwOp : public GraphOp {

@@ -2,8 +2,9 @@
 // (pipeline/model/graph.h); built in NCHW instead, the same network on the same
 // parameters must give the same outputs and parameter gradients up to float
 // rounding, in eval and training mode, for both model families (YOLO11 adds the
-// attention op, which an NHWC graph runs through transposes). The outputs of both are
-// NCHW: the graph's edges do not change with its layout.
+// attention op, which an NHWC graph runs through transposes; the NHWC graph also fuses
+// each batch norm with its SiLU). The outputs of both are NCHW: the graph's edges do not
+// change with its layout.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -72,6 +73,19 @@ TEST(GraphLayout, NhwcGraphMatchesNchwGraph) {
 
     Graph& nhwc = model.graph(shape);
     ASSERT_EQ(nhwc.layout(), kernels::Layout::kNHWC) << "the CPU engine's graphs are NHWC";
+    // NHWC graphs run each batch norm that feeds a SiLU (every activated Conv module)
+    // together with it; those of YOLO11's attention convolutions (act=False) alone.
+    int batchnorms = 0, fused = 0;
+    const auto& ops = nhwc.ops();
+    for (std::size_t i = 0; i + 1 < ops.size(); ++i) {
+      if (std::string(ops[i]->kind()) != "batchnorm") continue;
+      ++batchnorms;
+      const bool feeds_silu =
+          std::string(ops[i + 1]->kind()) == "silu" && ops[i + 1]->inputs[0] == ops[i]->outputs[0];
+      EXPECT_EQ(!ops[i]->fused_outputs.empty(), feeds_silu) << yaml << " " << ops[i]->module;
+      fused += ops[i]->fused_outputs.empty() ? 0 : 1;
+    }
+    EXPECT_GT(fused, batchnorms * 9 / 10) << yaml;
     BuiltNetwork nchw_built = build_network(model.spec(), model.params(), shape, GraphStorage::kHost,
                                             kernels::Layout::kNCHW);
     Graph& nchw = *nchw_built.graph;

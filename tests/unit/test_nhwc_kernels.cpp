@@ -1,8 +1,8 @@
 // tests/unit/test_nhwc_kernels.cpp: the NHWC forms of the engine's ops (the CPU
 // graph's layout, kernels/layout.h) against their NCHW forms on fresh random inputs:
 // the data-movement ops exactly (same elements, same summation order), batch norm and
-// the oneDNN convolution within float rounding of the double references, and batch
-// norm's NHWC backward by finite differences. Graph-level equality of the two layouts
+// the oneDNN convolution within float rounding of the double references, batch norm's
+// NHWC backward by finite differences, and the fused batch norm + SiLU both ways. Graph-level equality of the two layouts
 // is in test_graph_layout.cpp.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
@@ -124,6 +125,65 @@ TEST(BatchNormNhwc, FloatMatchesTheDoubleNchwKernel) {
     EXPECT_LT(rel_l2(dbf.data(), dbeta.data(), c), 1e-6) << which;
     EXPECT_LT(rel_l2(to_nchw(yef, s).data(), y_eval.data(), y_eval.size()), 1e-6) << which;
   }
+}
+
+TEST(BatchNormSiluNhwc, TrainBackwardMatchesFiniteDifferences) {
+  const Shape4 s{2, 5, 3, 2};
+  const std::size_t c = static_cast<std::size_t>(s.c);
+  auto x = random_vector(s.numel(), 25), gamma = random_vector(c, 26, 0.5, 1.5), beta = random_vector(c, 27);
+  auto probe = random_vector(s.numel(), 28);
+  std::vector<double> z(s.numel()), mean(c), var(c), invstd(c), dx(s.numel()), dgamma(c), dbeta(c);
+  auto loss_of = [&](const std::vector<double>& xs, const std::vector<double>& gs, const std::vector<double>& bs) {
+    batchnorm_silu_train_forward_nhwc_cpu(z.data(), mean.data(), var.data(), invstd.data(), xs.data(), gs.data(),
+                                          bs.data(), s, 1e-3f);
+    return dot(z, probe);
+  };
+  loss_of(x, gamma, beta);
+  batchnorm_silu_train_backward_nhwc_cpu(dx.data(), dgamma.data(), dbeta.data(), probe.data(), x.data(), mean.data(),
+                                         invstd.data(), gamma.data(), beta.data(), s);
+  EXPECT_LT(max_fd_error(x, [&](const auto& v) { return loss_of(v, gamma, beta); }, dx), 1e-6);
+  EXPECT_LT(max_fd_error(gamma, [&](const auto& v) { return loss_of(x, v, beta); }, dgamma), 1e-6);
+  EXPECT_LT(max_fd_error(beta, [&](const auto& v) { return loss_of(x, gamma, v); }, dbeta), 1e-6);
+}
+
+// The fused pass against batch norm then SiLU as two float ops (what an unfused graph
+// runs), in training (forward and backward) and eval.
+TEST(BatchNormSiluNhwc, FusedMatchesBatchNormThenSilu) {
+  const Shape4 s{3, 37, 11, 6};
+  const std::size_t c = static_cast<std::size_t>(s.c);
+  const auto x = random_floats(s.numel(), 81, -2.0, 3.0), dz = random_floats(s.numel(), 82);
+  const auto gamma = random_floats(c, 83, 0.5, 1.5), beta = random_floats(c, 84);
+  const auto running_mean = random_floats(c, 85), running_var = random_floats(c, 86, 0.5, 2.0);
+  std::vector<float> y(s.numel()), z(s.numel()), dy(s.numel()), dx(s.numel()), mean(c), var(c), invstd(c), dg(c), db(c);
+  batchnorm_train_forward_nhwc_cpu(y.data(), mean.data(), var.data(), invstd.data(), x.data(), gamma.data(),
+                                   beta.data(), s, 1e-3f);
+  silu_forward_cpu(z.data(), y.data(), y.size());
+  silu_backward_cpu(dy.data(), dz.data(), y.data(), y.size());
+  batchnorm_train_backward_nhwc_cpu(dx.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(), invstd.data(),
+                                    gamma.data(), s);
+
+  std::vector<float> zf(s.numel()), dxf(s.numel()), meanf(c), varf(c), invf(c), dgf(c), dbf(c);
+  batchnorm_silu_train_forward_nhwc_cpu(zf.data(), meanf.data(), varf.data(), invf.data(), x.data(), gamma.data(),
+                                        beta.data(), s, 1e-3f);
+  batchnorm_silu_train_backward_nhwc_cpu(dxf.data(), dgf.data(), dbf.data(), dz.data(), x.data(), meanf.data(),
+                                         invf.data(), gamma.data(), beta.data(), s);
+  EXPECT_EQ(meanf, mean);
+  EXPECT_EQ(invf, invstd);
+  auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return rel_l2(a.data(), std::vector<double>(b.begin(), b.end()).data(), a.size());
+  };
+  EXPECT_LT(rel(zf, z), 1e-6);
+  EXPECT_LT(rel(dxf, dx), 1e-5);
+  EXPECT_LT(rel(dgf, dg), 1e-5);
+  EXPECT_LT(rel(dbf, db), 1e-5);
+
+  std::vector<float> ye(s.numel()), ze(s.numel()), zef(s.numel());
+  batchnorm_eval_forward_nhwc_cpu(ye.data(), x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                  running_var.data(), s, 1e-3f);
+  silu_forward_cpu(ze.data(), ye.data(), ye.size());
+  batchnorm_silu_eval_forward_nhwc_cpu(zef.data(), x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                       running_var.data(), s, 1e-3f);
+  EXPECT_LT(rel(zef, ze), 1e-6);
 }
 
 // --- convolution --------------------------------------------------------------
