@@ -18,8 +18,6 @@ namespace shrike::kernels {
 
 enum class Layout { kNCHW, kNHWC };
 
-inline const char* layout_name(Layout layout) { return layout == Layout::kNCHW ? "NCHW" : "NHWC"; }
-
 // dst (N, H, W, C) = src (N, C, H, W)
 template <typename T>
 void nchw_to_nhwc_cpu(T* dst, const T* src, Shape4 shape);

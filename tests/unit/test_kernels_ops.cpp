@@ -4,6 +4,7 @@
 // path against the double one on fresh random inputs.
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 #include "kernels/activation.h"
@@ -11,6 +12,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
+#include "kernels/layout.h"
 #include "kernels/pool.h"
 #include "kernels/upsample.h"
 #include "tests/unit/gradient_check.h"
@@ -56,30 +58,6 @@ TEST_P(ConvOp, ReferenceBackwardMatchesFiniteDifferences) {
   }
 }
 
-TEST_P(ConvOp, OneDnnMatchesTheDoubleReference) {
-  const ConvGeometry g = GetParam();
-  auto x = random_vector(g.input.numel(), 11), w = random_vector(g.weight_numel(), 12);
-  auto b = random_vector(static_cast<std::size_t>(g.out_channels), 13);
-  auto dy = random_vector(g.output().numel(), 14);
-  std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
-  conv2d_reference_forward(y.data(), x.data(), w.data(), b.data(), g);
-  conv2d_reference_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g);
-  auto xf = to_float(x), wf = to_float(w), bf = to_float(b), dyf = to_float(dy);
-  std::vector<float> yf(y.size()), dxf(x.size()), dwf(w.size()), dbf(b.size());
-  ConvCpu conv(g);
-  for (int repeat = 0; repeat < 2; ++repeat) {  // a plan is reused: the second call must match too
-    conv.forward(yf.data(), xf.data(), wf.data(), bf.data());
-    conv.backward_data(dxf.data(), dyf.data(), wf.data());
-    conv.backward_weights(dwf.data(), dbf.data(), dyf.data(), xf.data());
-    EXPECT_LT(rel_l2(yf.data(), y.data(), y.size()), 1e-5) << g.str();
-    EXPECT_LT(rel_l2(dxf.data(), dx.data(), dx.size()), 1e-5) << g.str();
-    EXPECT_LT(rel_l2(dwf.data(), dw.data(), dw.size()), 1e-5) << g.str();
-    if (g.bias) {
-      EXPECT_LT(rel_l2(dbf.data(), db.data(), db.size()), 1e-5) << g.str();
-    }
-  }
-}
-
 ConvGeometry geometry(Shape4 in, int out, int k, int s, int p, int groups, bool bias) {
   ConvGeometry g;
   g.input = in;
@@ -97,6 +75,65 @@ INSTANTIATE_TEST_SUITE_P(Geometries, ConvOp,
                                            geometry({2, 4, 5, 5}, 6, 1, 1, 0, 1, true),    // 1x1 with bias (head)
                                            geometry({1, 6, 6, 5}, 6, 3, 1, 1, 6, false),   // depthwise (pe, DWConv)
                                            geometry({2, 4, 6, 6}, 4, 3, 1, 1, 2, false))); // grouped
+
+// The oneDNN convolution in both activation layouts (NHWC: the CPU engine's, where
+// inputs and outputs are transposed around the plan; weights stay OIHW) against the
+// double reference, on the geometries above and on wider ones.
+class ConvOneDnn : public ::testing::TestWithParam<std::tuple<ConvGeometry, Layout>> {};
+
+std::vector<float> in_layout(const std::vector<double>& nchw, Shape4 s, Layout layout) {
+  std::vector<float> plain(nchw.begin(), nchw.end());
+  if (layout == Layout::kNCHW) return plain;
+  std::vector<float> out(plain.size());
+  nchw_to_nhwc_cpu(out.data(), plain.data(), s);
+  return out;
+}
+
+std::vector<float> as_nchw(const std::vector<float>& v, Shape4 s, Layout layout) {
+  if (layout == Layout::kNCHW) return v;
+  std::vector<float> out(v.size());
+  nhwc_to_nchw_cpu(out.data(), v.data(), s);
+  return out;
+}
+
+TEST_P(ConvOneDnn, MatchesTheDoubleReference) {
+  const auto [g, layout] = GetParam();
+  auto x = random_vector(g.input.numel(), 11), w = random_vector(g.weight_numel(), 12);
+  auto b = random_vector(static_cast<std::size_t>(g.out_channels), 13);
+  auto dy = random_vector(g.output().numel(), 14);
+  std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
+  conv2d_reference_forward(y.data(), x.data(), w.data(), b.data(), g);
+  conv2d_reference_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g);
+  const auto xf = in_layout(x, g.input, layout), dyf = in_layout(dy, g.output(), layout);
+  auto wf = to_float(w), bf = to_float(b);
+  std::vector<float> yf(y.size()), dxf(x.size()), dwf(w.size()), dbf(b.size());
+  ConvCpu conv(g, layout);
+  EXPECT_EQ(conv.layout(), layout);
+  for (int repeat = 0; repeat < 2; ++repeat) {  // a plan is reused: the second call must match too
+    conv.forward(yf.data(), xf.data(), wf.data(), bf.data());
+    conv.backward_data(dxf.data(), dyf.data(), wf.data());
+    conv.backward_weights(dwf.data(), dbf.data(), dyf.data(), xf.data());
+    EXPECT_LT(rel_l2(as_nchw(yf, g.output(), layout).data(), y.data(), y.size()), 1e-5) << g.str();
+    EXPECT_LT(rel_l2(as_nchw(dxf, g.input, layout).data(), dx.data(), dx.size()), 1e-5) << g.str();
+    EXPECT_LT(rel_l2(dwf.data(), dw.data(), dw.size()), 1e-5) << g.str();
+    if (g.bias) {
+      EXPECT_LT(rel_l2(dbf.data(), db.data(), db.size()), 1e-5) << g.str();
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    GeometriesAndLayouts, ConvOneDnn,
+    ::testing::Combine(::testing::Values(geometry({2, 3, 7, 6}, 4, 3, 2, 1, 1, false),    // stem-like, stride 2
+                                         geometry({2, 4, 5, 5}, 6, 1, 1, 0, 1, true),     // 1x1 with bias (head)
+                                         geometry({1, 6, 6, 5}, 6, 3, 1, 1, 6, false),    // depthwise (pe, DWConv)
+                                         geometry({2, 4, 6, 6}, 4, 3, 1, 1, 2, false),    // grouped
+                                         geometry({2, 3, 16, 14}, 16, 3, 2, 1, 1, false), // the stem, stride 2
+                                         geometry({2, 24, 6, 6}, 40, 1, 1, 0, 1, true),   // wider 1x1 with bias
+                                         geometry({2, 16, 7, 5}, 20, 3, 1, 1, 1, false),  // 3x3
+                                         geometry({1, 32, 6, 5}, 32, 3, 1, 1, 32, false), // wider depthwise
+                                         geometry({2, 8, 6, 6}, 8, 3, 1, 1, 2, false)),   // wider grouped
+                       ::testing::Values(Layout::kNCHW, Layout::kNHWC)));
 
 // --- batch norm ----------------------------------------------------------------
 

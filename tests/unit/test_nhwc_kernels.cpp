@@ -1,8 +1,9 @@
 // tests/unit/test_nhwc_kernels.cpp: the NHWC forms of the engine's ops (the CPU
 // graph's layout, kernels/layout.h) against their NCHW forms on fresh random inputs:
-// the data-movement ops exactly (same elements, same summation order), batch norm and
-// the oneDNN convolution within float rounding of the double references, batch norm's
-// NHWC backward by finite differences, and the fused batch norm + SiLU both ways. Graph-level equality of the two layouts
+// the data-movement ops exactly (same elements, same summation order), batch norm
+// within float rounding of the double reference, batch norm's NHWC backward by finite
+// differences, and the fused batch norm + SiLU both ways. The NHWC convolution is
+// checked with the NCHW one in test_kernels_ops.cpp. Graph-level equality of the two layouts
 // is in test_graph_layout.cpp.
 #include <gtest/gtest.h>
 
@@ -12,7 +13,6 @@
 
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
-#include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/layout.h"
 #include "kernels/pool.h"
@@ -185,56 +185,6 @@ TEST(BatchNormSiluNhwc, FusedMatchesBatchNormThenSilu) {
                                        running_var.data(), s, 1e-3f);
   EXPECT_LT(rel(zef, ze), 1e-6);
 }
-
-// --- convolution --------------------------------------------------------------
-
-class ConvNhwc : public ::testing::TestWithParam<ConvGeometry> {};
-
-TEST_P(ConvNhwc, OneDnnMatchesTheDoubleReference) {
-  const ConvGeometry g = GetParam();
-  auto x = random_vector(g.input.numel(), 41), w = random_vector(g.weight_numel(), 42);
-  auto b = random_vector(static_cast<std::size_t>(g.out_channels), 43);
-  auto dy = random_vector(g.output().numel(), 44);
-  std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
-  conv2d_reference_forward(y.data(), x.data(), w.data(), b.data(), g);
-  conv2d_reference_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g);
-  const auto xf = to_nhwc(std::vector<float>(x.begin(), x.end()), g.input);
-  const auto dyf = to_nhwc(std::vector<float>(dy.begin(), dy.end()), g.output());
-  const std::vector<float> wf(w.begin(), w.end()), bf(b.begin(), b.end());
-  std::vector<float> yf(y.size()), dxf(x.size()), dwf(w.size()), dbf(b.size());
-  ConvCpu conv(g, Layout::kNHWC);
-  EXPECT_EQ(conv.layout(), Layout::kNHWC);
-  for (int repeat = 0; repeat < 2; ++repeat) {  // a plan is reused: the second call must match too
-    conv.forward(yf.data(), xf.data(), wf.data(), bf.data());
-    conv.backward_data(dxf.data(), dyf.data(), wf.data());
-    conv.backward_weights(dwf.data(), dbf.data(), dyf.data(), xf.data());
-    EXPECT_LT(rel_l2(to_nchw(yf, g.output()).data(), y.data(), y.size()), 1e-5) << g.str();
-    EXPECT_LT(rel_l2(to_nchw(dxf, g.input).data(), dx.data(), dx.size()), 1e-5) << g.str();
-    EXPECT_LT(rel_l2(dwf.data(), dw.data(), dw.size()), 1e-5) << g.str();  // weights stay OIHW
-    if (g.bias) {
-      EXPECT_LT(rel_l2(dbf.data(), db.data(), db.size()), 1e-5) << g.str();
-    }
-  }
-}
-
-ConvGeometry geometry(Shape4 in, int out, int k, int s, int p, int groups, bool bias) {
-  ConvGeometry g;
-  g.input = in;
-  g.out_channels = out;
-  g.kernel = k;
-  g.stride = s;
-  g.padding = p;
-  g.groups = groups;
-  g.bias = bias;
-  return g;
-}
-
-INSTANTIATE_TEST_SUITE_P(Geometries, ConvNhwc,
-                         ::testing::Values(geometry({2, 3, 16, 14}, 16, 3, 2, 1, 1, false),  // the stem, stride 2
-                                           geometry({2, 24, 6, 6}, 40, 1, 1, 0, 1, true),    // 1x1 with bias (head)
-                                           geometry({2, 16, 7, 5}, 20, 3, 1, 1, 1, false),   // 3x3
-                                           geometry({1, 32, 6, 5}, 32, 3, 1, 1, 32, false),  // depthwise (DWConv)
-                                           geometry({2, 8, 6, 6}, 8, 3, 1, 1, 2, false)));   // grouped
 
 // --- data movement: exactly the NCHW kernels' results ---------------------------
 
